@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "fileio.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "macro.h"
+#include "strbuf.h"
+#include "banned.h"
+
+int read_full_fd(int fd, size_t cap, char **ret_buf, size_t *ret_len) {
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+
+	for (;;) {
+		char buf[16384];
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		if ((size_t)n > cap - sb.len)
+			return -EFBIG;
+		strbuf_add(&sb, buf, (size_t)n);
+	}
+	*ret_buf = strbuf_detach(&sb, ret_len);
+	return 0;
+}
+
+int read_full_file(const char *path, size_t cap, char **ret_buf, size_t *ret_len) {
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > cap)
+		return -EFBIG;
+	return read_full_fd(fd, cap, ret_buf, ret_len);
+}
+
+int loop_write(int fd, const void *data, size_t len) {
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+	_cleanup_free_ char *tmp = NULL, *dircopy = NULL;
+	_cleanup_close_ int fd = -1, dfd = -1;
+	int r;
+
+	tmp = xasprintf("%s.tmp.XXXXXX", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) < 0 || (r = loop_write(fd, data, len)) < 0 || fsync(fd) < 0) {
+		r = errno ? -errno : -EIO;
+		(void)unlink(tmp);
+		return r;
+	}
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		(void)unlink(tmp);
+		return r;
+	}
+	dircopy = xstrdup(path);
+	dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		(void)fsync(dfd);
+	return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+	_cleanup_free_ char *p = xstrdup(path);
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
