@@ -210,6 +210,8 @@ int parse_duration(const char *s, uint64_t *ret_nsec) {
 		}
 		if (!digits)
 			return -EINVAL;
+		while (*p == ' ')
+			p++;
 		for (size_t i = 0; i < ELEMENTSOF(duration_units); i++) {
 			size_t l = strlen(duration_units[i].suffix);
 			if (strneq(p, duration_units[i].suffix, l) && !isalpha((unsigned char)p[l])) {
@@ -230,8 +232,12 @@ int parse_duration(const char *s, uint64_t *ret_nsec) {
 			if ((r = add_u64(&total, (uint64_t)(f + 0.5L))) < 0)
 				return r;
 		}
-		while (*p == ' ')
-			p++;
+		if (*p == ' ') {
+			while (*p == ' ')
+				p++;
+			if (!*p)
+				return -EINVAL; /* trailing space */
+		}
 	}
 	*ret_nsec = total;
 	return 0;

@@ -89,7 +89,6 @@ static char *quote(const char *s, size_t n) {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	size_t m = MIN(n, (size_t)QUOTE_MAX);
 
-	strbuf_addstr(&sb, ""); /* never return NULL, even for "" */
 	for (size_t i = 0; i < m; i++) {
 		unsigned char c = (unsigned char)s[i];
 
