@@ -13,19 +13,18 @@
 #include "spec/spec.h"
 #include "basic/banned.h"
 
-static const char usage[] =
-	"Usage: zlayer-agent validate [--json] [--quiet] FILE...\n"
-	"\n"
-	"Check deployment spec files. Every error of every file is printed as\n"
-	"FILE:LINE:COL: KEY.PATH: MESSAGE (at most 50 per file).\n"
-	"\n"
-	"Options:\n"
-	"  --json     print the normalised spec of each valid file, defaults filled in\n"
-	"             (one object for one file, an array for several)\n"
-	"  -q, --quiet  print nothing for valid files\n"
-	"  -h, --help   show this help\n"
-	"\n"
-	"Exit status: 0 all files valid, 1 some file invalid, 2 usage error.\n";
+static const char usage[] = "Usage: zlayer-agent validate [--json] [--quiet] FILE...\n"
+                            "\n"
+                            "Check deployment spec files. Every error of every file is printed as\n"
+                            "FILE:LINE:COL: KEY.PATH: MESSAGE (at most 50 per file).\n"
+                            "\n"
+                            "Options:\n"
+                            "  --json     print the normalised spec of each valid file, defaults filled in\n"
+                            "             (one object for one file, an array for several)\n"
+                            "  -q, --quiet  print nothing for valid files\n"
+                            "  -h, --help   show this help\n"
+                            "\n"
+                            "Exit status: 0 all files valid, 1 some file invalid, 2 usage error.\n";
 
 static void describe_scale(struct strbuf *sb, const struct spec_service *s) {
 	switch (s->scale.mode) {
@@ -90,12 +89,12 @@ static void print_summary(const struct spec_deployment *d) {
 		}
 		for (size_t j = 0; j < s->n_endpoints; j++)
 			strbuf_addf(&sb, "%s%s %s:%u", j == 0 ? ", endpoints " : ", ", s->endpoints[j].name,
-				    spec_protocol_to_string(s->endpoints[j].protocol), s->endpoints[j].port);
+			            spec_protocol_to_string(s->endpoints[j].protocol), s->endpoints[j].port);
 		for (size_t j = 0; j < s->n_depends; j++) {
 			char to[FORMAT_DURATION_MAX];
 			strbuf_addf(&sb, "%s%s (%s within %s)", j == 0 ? ", after " : ", ", s->depends[j].service,
-				    spec_condition_to_string(s->depends[j].condition),
-				    format_duration(to, sizeof(to), s->depends[j].timeout_nsec));
+			            spec_condition_to_string(s->depends[j].condition),
+			            format_duration(to, sizeof(to), s->depends[j].timeout_nsec));
 		}
 		if (s->n_init_steps)
 			strbuf_addf(&sb, ", %zu init step%s", s->n_init_steps, s->n_init_steps == 1 ? "" : "s");
@@ -109,9 +108,9 @@ static void print_summary(const struct spec_deployment *d) {
 
 static int validate_run(int argc, char *argv[]) {
 	static const struct option options[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	bool json = false, quiet = false;
@@ -158,7 +157,7 @@ static int validate_run(int argc, char *argv[]) {
 			}
 			if (diags.truncated)
 				fprintf(stderr, "%s: too many errors; showing the first %d\n", argv[i],
-					SPEC_MAX_DIAGNOSTICS);
+				        SPEC_MAX_DIAGNOSTICS);
 			spec_diagnostics_release(&diags);
 			failed++;
 			continue;

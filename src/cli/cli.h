@@ -11,9 +11,9 @@ struct cli_verb {
 };
 
 /* Exit codes shared by all verbs. */
-#define CLI_EXIT_OK 0
+#define CLI_EXIT_OK      0
 #define CLI_EXIT_FAILURE 1
-#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_USAGE   2
 
 extern const struct cli_verb cli_verb_validate;
 

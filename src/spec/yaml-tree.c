@@ -17,6 +17,8 @@ struct anchor {
 
 struct loader {
 	yaml_parser_t parser;
+	const char *buf;
+	size_t len;
 	struct anchor *anchors;
 	size_t n_anchors, alloc_anchors;
 	size_t n_nodes;
@@ -93,6 +95,9 @@ static struct ynode *ynode_copy(struct loader *l, const struct ynode *src) {
 	n->line = src->line;
 	n->col = src->col;
 	n->quoted = src->quoted;
+	n->block = src->block;
+	n->key_line = src->key_line;
+	n->key_col = src->key_col;
 	n->len = src->len;
 	if (src->value) {
 		n->value = xmalloc(src->len + 1);
@@ -145,13 +150,21 @@ static struct ynode *loader_find_anchor(struct loader *l, const char *name) {
 }
 
 static int loader_next(struct loader *l, yaml_event_t *ev) {
-	if (!yaml_parser_parse(&l->parser, ev)) {
-		const yaml_mark_t *m = &l->parser.problem_mark;
-		return loader_fail(l, (unsigned)m->line + 1, (unsigned)m->column + 1, "%s%s%s",
-				   strempty(l->parser.problem), l->parser.context ? " " : "",
-				   strempty(l->parser.context));
-	}
-	return 0;
+	const yaml_parser_t *p = &l->parser;
+	const yaml_mark_t *m = &p->problem_mark, *cm = &p->context_mark;
+	_cleanup_free_ char *started = NULL;
+	const char *hint = "";
+
+	if (yaml_parser_parse(&l->parser, ev))
+		return 0;
+	/* libyaml reports an unclosed bracket or quote where it gave up; name
+	 * the line where the construct began too. */
+	if (p->context && cm->line != m->line)
+		started = xasprintf(" that starts at line %u", (unsigned)cm->line + 1);
+	if (m->index < l->len && l->buf[m->index] == '\t')
+		hint = " (YAML indentation must use spaces, not tabs)";
+	return loader_fail(l, (unsigned)m->line + 1, (unsigned)m->column + 1, "%s%s%s%s%s", strempty(p->problem),
+			   p->context ? " " : "", strempty(p->context), strempty(started), hint);
 }
 
 static bool ynode_key_equal(const struct ynode *a, const struct ynode *b) {
@@ -204,6 +217,8 @@ static int loader_load_node(struct loader *l, yaml_event_t *ev, unsigned depth, 
 		n = ynode_new(l, mapping ? YNODE_MAPPING : YNODE_SEQUENCE, &ev->start_mark);
 		if (!n)
 			break;
+		n->block = mapping ? ev->data.mapping_start.style == YAML_BLOCK_MAPPING_STYLE
+				   : ev->data.sequence_start.style == YAML_BLOCK_SEQUENCE_STYLE;
 		loader_add_anchor(l, mapping ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor, n);
 		yaml_event_delete(ev);
 		for (;;) {
@@ -241,6 +256,10 @@ static int loader_load_node(struct loader *l, yaml_event_t *ev, unsigned depth, 
 				ynode_free(key);
 				return r;
 			}
+			if (key) {
+				value->key_line = key->line;
+				value->key_col = key->col;
+			}
 			ynode_append(n, key, value);
 		}
 		*ret = TAKE_PTR(n);
@@ -273,6 +292,8 @@ int yaml_tree_parse(const char *buf, size_t len, struct ynode **ret, unsigned *r
 	if (!yaml_parser_initialize(&l.parser))
 		oom();
 	parser = &l.parser;
+	l.buf = buf;
+	l.len = len;
 	yaml_parser_set_input_string(&l.parser, (const unsigned char *)buf, len);
 
 	while (!done) {

@@ -28,6 +28,11 @@ struct ynode {
 	struct ynode **keys;
 	size_t n;
 	size_t alloc;
+	/* Where to report something missing from a block mapping: the key it is
+	 * the value of (a block mapping itself starts at its first key, which
+	 * has nothing to do with what is missing). 0 when not a mapping value. */
+	bool block;
+	unsigned key_line, key_col;
 };
 
 #define YAML_TREE_MAX_NODES 200000

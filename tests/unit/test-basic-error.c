@@ -83,10 +83,8 @@ static void test_log_levels(void **state) {
 
 int main(void) {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_make_and_wrap),
-		cmocka_unit_test(test_first_error_wins),
-		cmocka_unit_test(test_route_to_peer_format),
-		cmocka_unit_test(test_kind_table),
+		cmocka_unit_test(test_make_and_wrap),        cmocka_unit_test(test_first_error_wins),
+		cmocka_unit_test(test_route_to_peer_format), cmocka_unit_test(test_kind_table),
 		cmocka_unit_test(test_log_levels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

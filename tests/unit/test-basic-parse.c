@@ -12,22 +12,22 @@ static void test_durations(void **state) {
 		const char *in;
 		uint64_t nsec;
 	} ok[] = {
-		{"500ms", 500 * NSEC_PER_MSEC},
-		{"30s", 30 * NSEC_PER_SEC},
-		{"5m", 5 * NSEC_PER_MINUTE},
-		{"1h", NSEC_PER_HOUR},
-		{"1h30m", 90 * NSEC_PER_MINUTE},
-		{"1h 30m", 90 * NSEC_PER_MINUTE},
-		{"2d", 2 * NSEC_PER_DAY},
-		{"1.5s", 1500 * NSEC_PER_MSEC},
-		{"0s", 0},
-		{"250us", 250 * NSEC_PER_USEC},
-		{"10ns", 10},
-		{"1m30s", 90 * NSEC_PER_SEC},
-		{"3 hours", 3 * NSEC_PER_HOUR},
-		{"2min", 2 * NSEC_PER_MINUTE},
-		{"1sec", NSEC_PER_SEC},
-		{"100msec", 100 * NSEC_PER_MSEC},
+		{ "500ms", 500 * NSEC_PER_MSEC },
+		{ "30s", 30 * NSEC_PER_SEC },
+		{ "5m", 5 * NSEC_PER_MINUTE },
+		{ "1h", NSEC_PER_HOUR },
+		{ "1h30m", 90 * NSEC_PER_MINUTE },
+		{ "1h 30m", 90 * NSEC_PER_MINUTE },
+		{ "2d", 2 * NSEC_PER_DAY },
+		{ "1.5s", 1500 * NSEC_PER_MSEC },
+		{ "0s", 0 },
+		{ "250us", 250 * NSEC_PER_USEC },
+		{ "10ns", 10 },
+		{ "1m30s", 90 * NSEC_PER_SEC },
+		{ "3 hours", 3 * NSEC_PER_HOUR },
+		{ "2min", 2 * NSEC_PER_MINUTE },
+		{ "1sec", NSEC_PER_SEC },
+		{ "100msec", 100 * NSEC_PER_MSEC },
 	};
 	static const char *const bad[] = {
 		"", "30", "s", "30x", "-5s", "1h30", "1.s5", "5 m s", " 5s", "5s ", "1e3s", "1,5s", "ms",
@@ -70,20 +70,20 @@ static void test_sizes(void **state) {
 		const char *in;
 		uint64_t bytes;
 	} ok[] = {
-		{"0", 0},
-		{"1024", 1024},
-		{"64Ki", 64 << 10},
-		{"512Mi", UINT64_C(512) << 20},
-		{"2Gi", UINT64_C(2) << 30},
-		{"1Ti", UINT64_C(1) << 40},
-		{"1GiB", UINT64_C(1) << 30},
-		{"1k", 1000},
-		{"5M", 5000000},
-		{"3G", 3000000000},
-		{"10B", 10},
-		{"1MB", 1000000},
+		{ "0", 0 },
+		{ "1024", 1024 },
+		{ "64Ki", 64 << 10 },
+		{ "512Mi", UINT64_C(512) << 20 },
+		{ "2Gi", UINT64_C(2) << 30 },
+		{ "1Ti", UINT64_C(1) << 40 },
+		{ "1GiB", UINT64_C(1) << 30 },
+		{ "1k", 1000 },
+		{ "5M", 5000000 },
+		{ "3G", 3000000000 },
+		{ "10B", 10 },
+		{ "1MB", 1000000 },
 	};
-	static const char *const bad[] = {"", "Mi", "1.5Gi", "-1", "12 Mi", "1mi", "1gb", "1Xi", "0x10", " 1"};
+	static const char *const bad[] = { "", "Mi", "1.5Gi", "-1", "12 Mi", "1mi", "1gb", "1Xi", "0x10", " 1" };
 	char buf[FORMAT_SIZE_MAX];
 	uint64_t v;
 

@@ -10,8 +10,8 @@
 #include "basic/spawn.h"
 
 static void test_run_exit_codes(void **state) {
-	char *ok[] = {"true", NULL}, *no[] = {"false", NULL}, *sh[] = {"sh", "-c", "exit 7", NULL};
-	char *missing[] = {"/nonexistent/zlayer-test", NULL};
+	char *ok[] = { "true", NULL }, *no[] = { "false", NULL }, *sh[] = { "sh", "-c", "exit 7", NULL };
+	char *missing[] = { "/nonexistent/zlayer-test", NULL };
 	int status;
 
 	assert_int_equal(za_run(ok, NULL, &status), 0);
@@ -24,7 +24,7 @@ static void test_run_exit_codes(void **state) {
 }
 
 static void test_signal_status(void **state) {
-	char *sh[] = {"sh", "-c", "kill -TERM $$", NULL};
+	char *sh[] = { "sh", "-c", "kill -TERM $$", NULL };
 	int status;
 
 	assert_int_equal(za_run(sh, NULL, &status), 0);
@@ -32,8 +32,8 @@ static void test_signal_status(void **state) {
 }
 
 static void test_capture_env_cwd(void **state) {
-	char *argv[] = {"sh", "-c", "printf '%s:%s' \"$ZA_X\" \"$(pwd)\"", NULL};
-	char *envp[] = {"ZA_X=42", "PATH=/usr/bin:/bin", NULL};
+	char *argv[] = { "sh", "-c", "printf '%s:%s' \"$ZA_X\" \"$(pwd)\"", NULL };
+	char *envp[] = { "ZA_X=42", "PATH=/usr/bin:/bin", NULL };
 	struct za_spawn_opts o = ZA_SPAWN_OPTS_INIT;
 	_cleanup_free_ char *out = NULL;
 	int status;
@@ -46,7 +46,7 @@ static void test_capture_env_cwd(void **state) {
 }
 
 static void test_capture_cap(void **state) {
-	char *argv[] = {"sh", "-c", "yes | head -c 100000", NULL};
+	char *argv[] = { "sh", "-c", "yes | head -c 100000", NULL };
 	_cleanup_free_ char *out = NULL;
 	int status;
 
@@ -56,7 +56,7 @@ static void test_capture_cap(void **state) {
 }
 
 static void test_stdin_redirect(void **state) {
-	char *argv[] = {"cat", NULL};
+	char *argv[] = { "cat", NULL };
 	struct za_spawn_opts o = ZA_SPAWN_OPTS_INIT;
 	_cleanup_free_ char *out = NULL;
 	_cleanup_close_ int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
@@ -71,10 +71,8 @@ static void test_stdin_redirect(void **state) {
 
 int main(void) {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_run_exit_codes),
-		cmocka_unit_test(test_signal_status),
-		cmocka_unit_test(test_capture_env_cwd),
-		cmocka_unit_test(test_capture_cap),
+		cmocka_unit_test(test_run_exit_codes),  cmocka_unit_test(test_signal_status),
+		cmocka_unit_test(test_capture_env_cwd), cmocka_unit_test(test_capture_cap),
 		cmocka_unit_test(test_stdin_redirect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

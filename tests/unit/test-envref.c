@@ -58,12 +58,13 @@ static void test_errors(void **state) {
 	static const struct {
 		const char *in, *message;
 	} bad[] = {
-		{"$E:1BAD", "invalid environment variable name '1BAD' in '$E:1BAD' (expected [A-Za-z_][A-Za-z0-9_]*)"},
-		{"$E:", "invalid environment variable name '' in '$E:' (expected [A-Za-z_][A-Za-z0-9_]*)"},
-		{"$S:", "invalid secret name '' in '$S:' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)"},
-		{"$S:db/", "invalid secret field '' in '$S:db/' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)"},
-		{"x${E:PW", "unterminated reference '${E:PW' in 'x${E:PW' (missing '}')"},
-		{"${S:a b}", "invalid secret name 'a b' in '${S:a b}' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)"},
+		{ "$E:1BAD",
+		  "invalid environment variable name '1BAD' in '$E:1BAD' (expected [A-Za-z_][A-Za-z0-9_]*)" },
+		{ "$E:", "invalid environment variable name '' in '$E:' (expected [A-Za-z_][A-Za-z0-9_]*)" },
+		{ "$S:", "invalid secret name '' in '$S:' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)" },
+		{ "$S:db/", "invalid secret field '' in '$S:db/' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)" },
+		{ "x${E:PW", "unterminated reference '${E:PW' in 'x${E:PW' (missing '}')" },
+		{ "${S:a b}", "invalid secret name 'a b' in '${S:a b}' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -79,7 +80,7 @@ static void test_errors(void **state) {
 }
 
 static int lookup(enum envref_kind kind, const char *name, const char *field, void *userdata, char **ret,
-		  struct za_error **reterr) {
+                  struct za_error **reterr) {
 	if (kind == ENVREF_ENV && streq(name, "PW")) {
 		*ret = xstrdup("s3cret");
 		return 0;
@@ -89,7 +90,7 @@ static int lookup(enum envref_kind kind, const char *name, const char *field, vo
 		return 0;
 	}
 	return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "%s '%s' is not set",
-			     kind == ENVREF_ENV ? "environment variable" : "secret", name);
+	                     kind == ENVREF_ENV ? "environment variable" : "secret", name);
 }
 
 static void test_resolve(void **state) {

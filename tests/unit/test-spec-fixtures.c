@@ -50,7 +50,7 @@ static void test_good_specs(void **state) {
 	_cleanup_strv_free_ char **files = list_yaml(FIXTURES_DIR "/specs/good");
 	size_t count = 0;
 
-	STRV_FOREACH(f, files) {
+	STRV_FOREACH (f, files) {
 		_cleanup_free_ char *path = xasprintf(FIXTURES_DIR "/specs/good/%s", *f), *buf = NULL;
 		_cleanup_free_ char *json = NULL, *json2 = NULL, *text = NULL;
 		_cleanup_(spec_deployment_freep) struct spec_deployment *d = NULL, *d2 = NULL;
@@ -86,7 +86,7 @@ static void test_bad_specs(void **state) {
 	_cleanup_strv_free_ char **files = list_yaml(FIXTURES_DIR "/specs/bad");
 	size_t count = 0, failures = 0;
 
-	STRV_FOREACH(f, files) {
+	STRV_FOREACH (f, files) {
 		_cleanup_free_ char *path = xasprintf(FIXTURES_DIR "/specs/bad/%s", *f), *buf = NULL;
 		_cleanup_free_ char *errpath = NULL, *expected = NULL, *got = NULL;
 		_cleanup_(spec_deployment_freep) struct spec_deployment *d = NULL;

@@ -28,8 +28,8 @@ static struct spec_deployment *load_ok(const char *yaml) {
 
 static void test_defaults(void **state) {
 	_cleanup_(spec_deployment_freep) struct spec_deployment *d =
-		load_ok("version: v1\ndeployment: app\nservices:\n  web:\n    image: {name: nginx}\n"
-			"    endpoints: [{name: http, protocol: http, port: 80, target_port: 8080}]\n");
+	        load_ok("version: v1\ndeployment: app\nservices:\n  web:\n    image: {name: nginx}\n"
+	                "    endpoints: [{name: http, protocol: http, port: 80, target_port: 8080}]\n");
 	const struct spec_service *s = spec_find_service(d, "web");
 
 	assert_non_null(s);
@@ -59,37 +59,37 @@ static void test_defaults(void **state) {
 
 static void test_no_probe_target(void **state) {
 	_cleanup_(spec_deployment_freep) struct spec_deployment *d =
-		load_ok("version: v1\ndeployment: app\nservices:\n  worker:\n    image: {name: busybox}\n");
+	        load_ok("version: v1\ndeployment: app\nservices:\n  worker:\n    image: {name: busybox}\n");
 
 	assert_int_equal(d->services[0].health.check.type, SPEC_CHECK_NONE);
 }
 
 static void test_values(void **state) {
-	_cleanup_(spec_deployment_freep) struct spec_deployment *d = load_ok(
-		"version: v1\n"
-		"deployment: app\n"
-		"services:\n"
-		"  api:\n"
-		"    image: {name: '127.0.0.1:5000/api:2', pull_policy: always}\n"
-		"    resources: {cpu: 0.5, memory: 512Mi, pids_limit: 100, oom_score_adj: -500}\n"
-		"    scale: {mode: fixed, replicas: 3}\n"
-		"    stop_signal: SIGINT\n"
-		"    stop_grace_period: 1m30s\n"
-		"    cap_add: [net_admin]\n"
-		"    capabilities: [CAP_SYS_TIME]\n"
-		"    ulimits: {nofile: 1024, nproc: {soft: 10, hard: 20}}\n"
-		"    depends: [{service: db}]\n"
-		"    restart_policy: {kind: on_failure, max_attempts: 5, delay: 2s}\n"
-		"  db:\n"
-		"    image: {name: postgres}\n"
-		"    health: {check: {type: command, command: pg_isready}, retries: 5}\n"
-		"  backup:\n"
-		"    rtype: cron\n"
-		"    schedule: '0 0 3 * * * *'\n"
-		"    image: {name: tools}\n"
-		"    depends: [{service: db, condition: started, on_timeout: warn}]\n");
+	_cleanup_(spec_deployment_freep) struct spec_deployment *d =
+	        load_ok("version: v1\n"
+	                "deployment: app\n"
+	                "services:\n"
+	                "  api:\n"
+	                "    image: {name: '127.0.0.1:5000/api:2', pull_policy: always}\n"
+	                "    resources: {cpu: 0.5, memory: 512Mi, pids_limit: 100, oom_score_adj: -500}\n"
+	                "    scale: {mode: fixed, replicas: 3}\n"
+	                "    stop_signal: SIGINT\n"
+	                "    stop_grace_period: 1m30s\n"
+	                "    cap_add: [net_admin]\n"
+	                "    capabilities: [CAP_SYS_TIME]\n"
+	                "    ulimits: {nofile: 1024, nproc: {soft: 10, hard: 20}}\n"
+	                "    depends: [{service: db}]\n"
+	                "    restart_policy: {kind: on_failure, max_attempts: 5, delay: 2s}\n"
+	                "  db:\n"
+	                "    image: {name: postgres}\n"
+	                "    health: {check: {type: command, command: pg_isready}, retries: 5}\n"
+	                "  backup:\n"
+	                "    rtype: cron\n"
+	                "    schedule: '0 0 3 * * * *'\n"
+	                "    image: {name: tools}\n"
+	                "    depends: [{service: db, condition: started, on_timeout: warn}]\n");
 	const struct spec_service *api = spec_find_service(d, "api"), *db = spec_find_service(d, "db"),
-				  *backup = spec_find_service(d, "backup");
+	                          *backup = spec_find_service(d, "backup");
 
 	assert_true(api->resources.cpu == 0.5);
 	assert_true(api->resources.memory == UINT64_C(512) << 20);
@@ -135,8 +135,9 @@ static void test_error_cap(void **state) {
 	assert_int_equal(diags.n, SPEC_MAX_DIAGNOSTICS);
 	assert_true(diags.truncated);
 	assert_int_equal(err->kind, ZA_ERROR_INVALID_SPEC);
-	assert_string_equal(err->message, "cap.yaml:4:26: services.s0.zzzzz: unknown field 'zzzzz' in service 's0' (and "
-					  "49 more; stopped counting)");
+	assert_string_equal(err->message,
+	                    "cap.yaml:4:26: services.s0.zzzzz: unknown field 'zzzzz' in service 's0' (and "
+	                    "49 more; stopped counting)");
 	spec_diagnostics_release(&diags);
 }
 
@@ -157,7 +158,7 @@ static void test_billion_laughs(void **state) {
 	strbuf_addstr(&sb, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
 	for (int i = 1; i < 10; i++)
 		strbuf_addf(&sb, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i,
-			    i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+		            i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
 	assert_int_equal(spec_load_string("laughs.yaml", sb.buf, sb.len, &d, &diags, NULL), -EINVAL);
 	assert_int_equal(diags.n, 1);
 	assert_non_null(strstr(diags.items[0].message, "more than 200000 nodes"));
@@ -179,12 +180,9 @@ static void test_deep_nesting(void **state) {
 
 int main(void) {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_no_probe_target),
-		cmocka_unit_test(test_values),
-		cmocka_unit_test(test_error_cap),
-		cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_billion_laughs),
+		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_no_probe_target),
+		cmocka_unit_test(test_values),       cmocka_unit_test(test_error_cap),
+		cmocka_unit_test(test_missing_file), cmocka_unit_test(test_billion_laughs),
 		cmocka_unit_test(test_deep_nesting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
