@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "fileio.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdint.h>
@@ -105,4 +106,33 @@ int mkdir_p(const char *path, mode_t mode) {
 	if (mkdir(p, mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+static void rm_rf_children(int fd) {
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		safe_close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+			rm_rf_at(dirfd(d), de->d_name);
+	closedir(d);
+}
+
+void rm_rf_at(int dfd, const char *name) {
+	int fd;
+
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		rm_rf_children(fd);
+	(void)unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void rm_rf(const char *path) {
+	rm_rf_at(AT_FDCWD, path);
 }

@@ -16,3 +16,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 int loop_write(int fd, const void *data, size_t len);
 /* mkdir -p with mode for the created components. */
 int mkdir_p(const char *path, mode_t mode);
+/* Remove name (relative to dfd) and everything below it, never following
+ * symlinks; errors are ignored (best effort cleanup). */
+void rm_rf_at(int dfd, const char *name);
+void rm_rf(const char *path);

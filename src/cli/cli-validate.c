@@ -156,8 +156,8 @@ static int validate_run(int argc, char *argv[]) {
 				fprintf(stderr, "%s\n", m);
 			}
 			if (diags.truncated)
-				fprintf(stderr, "%s: too many errors; showing the first %d\n", argv[i],
-				        SPEC_MAX_DIAGNOSTICS);
+				fprintf(stderr, "%s: too many errors (%zu in all); showing the first %d\n", argv[i],
+				        diags.n_found, SPEC_MAX_DIAGNOSTICS);
 			spec_diagnostics_release(&diags);
 			failed++;
 			continue;

@@ -127,9 +127,15 @@ static int parse_value(const struct cron_field_ctx *f, const char *p, size_t n, 
 	unsigned v;
 
 	if (all_digits(p, n)) {
-		if (!parse_small_uint(p, n, &v) || v < f->min || v > f->max)
-			return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "%s: value %.*s out of range %u-%u",
-			                     f->name, (int)n, p, f->min, f->max);
+		bool ok = parse_small_uint(p, n, &v);
+
+		if (!ok || v < f->min || v > f->max)
+			/* 0 is Sunday in 5-field cron but not here: say so. */
+			return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
+			                     "%s: value %.*s out of range %u-%u%s", f->name, (int)n, p, f->min, f->max,
+			                     ok && v == 0 && f->field == CRON_DOW && !f->vixie
+			                             ? " (with 6 or 7 fields 1 is Sunday; use 1 or SUN)"
+			                             : "");
 		*ret = v;
 		return 0;
 	}

@@ -87,9 +87,9 @@ bool spec_valid_name(const char *s, size_t min, size_t max) {
 	return true;
 }
 
-bool sect_open(struct sect *s, struct spec_diagnostics *d, const struct ynode *n, const char *path,
-	       const char *where, const char *const *allowed) {
-	*s = (struct sect){.diags = d, .node = n, .path = path, .where = where};
+bool sect_open(struct sect *s, struct spec_diagnostics *d, const struct ynode *n, const char *path, const char *where,
+               const char *const *allowed) {
+	*s = (struct sect){ .diags = d, .node = n, .path = path, .where = where };
 
 	if (!n || n->type != YNODE_MAPPING) {
 		spec_error(d, n, path, "expected a mapping, got %s", ynode_describe(n));
@@ -110,7 +110,13 @@ bool sect_open(struct sect *s, struct spec_diagnostics *d, const struct ynode *n
 			continue;
 		p = spec_path_join(path, key);
 		hint = spec_suggest(key, allowed);
-		if (hint)
+		if (streq(key, "<<") && !n->keys[i]->quoted)
+			spec_error(
+			        d, n->keys[i], p,
+			        "YAML merge keys ('<<') are not supported in %s; repeat the fields, or alias a whole "
+			        "value (env: *common-env)",
+			        where);
+		else if (hint)
 			spec_error(d, n->keys[i], p, "unknown field '%s' in %s (did you mean '%s'?)", key, where, hint);
 		else
 			spec_error(d, n->keys[i], p, "unknown field '%s' in %s", key, where);
@@ -129,9 +135,17 @@ const struct ynode *sect_get(const struct sect *s, const char *key) {
 
 void sect_missing(const struct sect *s, const char *key) {
 	_cleanup_free_ char *p = spec_path_join(s->path, key);
+	const struct ynode *n = s->node;
 
-	if (s->node)
-		spec_error(s->diags, s->node, p, "missing required field '%s' in %s", key, s->where);
+	if (!n)
+		return;
+	/* A block mapping starts at its first key, an unrelated line: point at
+	 * the key that names the mapping instead ("web:" for a service). */
+	if (n->block && n->key_line > 0)
+		spec_diagnostics_add(s->diags, n->key_line, n->key_col, p, "missing required field '%s' in %s", key,
+		                     s->where);
+	else
+		spec_error(s->diags, n, p, "missing required field '%s' in %s", key, s->where);
 }
 
 bool bind_string(struct spec_diagnostics *d, const struct ynode *n, const char *path, char **ret) {
@@ -149,11 +163,11 @@ bool bind_string(struct spec_diagnostics *d, const struct ynode *n, const char *
 }
 
 static bool bind_plain_scalar(struct spec_diagnostics *d, const struct ynode *n, const char *path,
-			      const char *expected) {
+                              const char *expected) {
 	if (!n || n->type != YNODE_SCALAR || n->quoted || ynode_is_null(n)) {
 		if (n && n->type == YNODE_SCALAR && n->quoted)
 			spec_error(d, n, path, "expected %s, got a string '%s' (remove the quotes)", expected,
-				   n->value);
+			           n->value);
 		else
 			spec_error(d, n, path, "expected %s, got %s", expected, ynode_describe(n));
 		return false;
@@ -162,7 +176,7 @@ static bool bind_plain_scalar(struct spec_diagnostics *d, const struct ynode *n,
 }
 
 bool bind_uint(struct spec_diagnostics *d, const struct ynode *n, const char *path, uint64_t min, uint64_t max,
-	       uint64_t *ret) {
+               uint64_t *ret) {
 	uint64_t v;
 	int64_t sv;
 	int r;
@@ -170,12 +184,27 @@ bool bind_uint(struct spec_diagnostics *d, const struct ynode *n, const char *pa
 	if (!bind_plain_scalar(d, n, path, "an integer"))
 		return false;
 	r = parse_uint64(n->value, &v);
-	if (r == -ERANGE || (r < 0 && parse_int64(n->value, &sv) >= 0)) {
+	if (r == -EINVAL && parse_int64(n->value, &sv) >= 0) {
+		/* "+80" is 80; anything else parse_int64 takes is negative. */
+		if (sv >= 0) {
+			v = (uint64_t)sv;
+			r = 0;
+		} else if (max == UINT64_MAX || max == UINT32_MAX) {
+			spec_error(d, n, path, "value %s is below the minimum of %" PRIu64, n->value, min);
+			return false;
+		} else
+			r = -ERANGE;
+	}
+	if (r == -ERANGE) {
 		spec_error(d, n, path, "value %s is out of range %" PRIu64 "-%" PRIu64, n->value, min, max);
 		return false;
 	}
 	if (r < 0) {
 		spec_error(d, n, path, "expected an integer, got %s '%s'", ynode_describe(n), n->value);
+		return false;
+	}
+	if (v < min && (max == UINT64_MAX || max == UINT32_MAX)) {
+		spec_error(d, n, path, "value %" PRIu64 " is below the minimum of %" PRIu64, v, min);
 		return false;
 	}
 	if (v < min || v > max) {
@@ -187,7 +216,7 @@ bool bind_uint(struct spec_diagnostics *d, const struct ynode *n, const char *pa
 }
 
 bool bind_int(struct spec_diagnostics *d, const struct ynode *n, const char *path, int64_t min, int64_t max,
-	      int64_t *ret) {
+              int64_t *ret) {
 	int64_t v;
 	int r;
 
@@ -200,6 +229,10 @@ bool bind_int(struct spec_diagnostics *d, const struct ynode *n, const char *pat
 	}
 	if (r < 0) {
 		spec_error(d, n, path, "expected an integer, got %s '%s'", ynode_describe(n), n->value);
+		return false;
+	}
+	if (v < min && max == INT64_MAX) {
+		spec_error(d, n, path, "value %" PRId64 " is below the minimum of %" PRId64, v, min);
 		return false;
 	}
 	if (v < min || v > max) {
@@ -218,11 +251,11 @@ bool bind_list(struct spec_diagnostics *d, const struct ynode *n, const char *pa
 	return true;
 }
 
-#define SECT_VALUE(s, key, v, p)                                                                                       \
-	const struct ynode *v = sect_get((s), (key));                                                                  \
-	_cleanup_free_ char *p = NULL;                                                                                 \
-	if (!v)                                                                                                        \
-		return 0;                                                                                              \
+#define SECT_VALUE(s, key, v, p)                      \
+	const struct ynode *v = sect_get((s), (key)); \
+	_cleanup_free_ char *p = NULL;                \
+	if (!v)                                       \
+		return 0;                             \
 	p = spec_path_join((s)->path, (key))
 
 int sect_string(const struct sect *s, const char *key, char **ret) {
@@ -307,8 +340,9 @@ int sect_duration(const struct sect *s, const char *key, uint64_t *ret) {
 		return -1;
 	}
 	if (r < 0) {
-		spec_error(s->diags, v, p, "invalid duration '%s' (expected a number with a unit, e.g. 500ms, 30s, 5m, 1h30m)",
-			   v->value);
+		spec_error(s->diags, v, p,
+		           "invalid duration '%s' (expected a number with a unit, e.g. 500ms, 30s, 5m, 1h30m)",
+		           v->value);
 		return -1;
 	}
 	*ret = x;
@@ -330,16 +364,16 @@ int sect_size(const struct sect *s, const char *key, uint64_t *ret) {
 		return -1;
 	}
 	if (r < 0) {
-		spec_error(s->diags, v, p, "invalid size '%s' (expected an integer with a binary suffix, e.g. 64Ki, 512Mi, 2Gi)",
-			   v->value);
+		spec_error(s->diags, v, p,
+		           "invalid size '%s' (expected an integer with a binary suffix, e.g. 64Ki, 512Mi, 2Gi)",
+		           v->value);
 		return -1;
 	}
 	*ret = x;
 	return 1;
 }
 
-int sect_enum(const struct sect *s, const char *key, const char *const *table, size_t n, const char *what,
-	      int *ret) {
+int sect_enum(const struct sect *s, const char *key, const char *const *table, size_t n, const char *what, int *ret) {
 	_cleanup_free_ char *expected = NULL;
 
 	SECT_VALUE(s, key, v, p);
@@ -398,7 +432,7 @@ int sect_kv(const struct sect *s, const char *key, struct spec_kv **ret, size_t 
 
 		if (ynode_is_null(v->items[i])) {
 			spec_error(s->diags, v->items[i], ip, "value of '%s' is null (use \"\" for an empty string)",
-				   v->keys[i]->value);
+			           v->keys[i]->value);
 			ok = false;
 			continue;
 		}

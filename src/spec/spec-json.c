@@ -10,7 +10,6 @@
 #include "spec/spec-internal.h"
 #include "basic/banned.h"
 
-
 static json_t *jdur(uint64_t nsec) {
 	char buf[FORMAT_DURATION_MAX];
 	return json_string(format_duration(buf, sizeof(buf), nsec));
@@ -23,8 +22,8 @@ static json_t *jsize(uint64_t bytes) {
 
 static json_t *jstrv(char **l) {
 	json_t *a = json_array();
-	STRV_FOREACH(s, l)
-	json_array_append_new(a, json_string(*s));
+	STRV_FOREACH (s, l)
+		json_array_append_new(a, json_string(*s));
 	return a;
 }
 
@@ -58,8 +57,8 @@ static json_t *service_resources(const struct spec_resources *r) {
 		SET(o, "oom_score_adj", json_integer(r->oom_score_adj));
 	if (r->gpu.count) {
 		json_t *g = json_pack("{s:i, s:s, s:s}", "count", (json_int_t)r->gpu.count, "vendor",
-				      spec_gpu_vendor_to_string(r->gpu.vendor), "sharing",
-				      spec_gpu_sharing_to_string(r->gpu.sharing));
+		                      spec_gpu_vendor_to_string(r->gpu.vendor), "sharing",
+		                      spec_gpu_sharing_to_string(r->gpu.sharing));
 		if (r->gpu.mps_pipe_dir)
 			SET(g, "mps_pipe_dir", json_string(r->gpu.mps_pipe_dir));
 		if (r->gpu.mps_log_dir)
@@ -94,9 +93,9 @@ static json_t *service_scale(const struct spec_scale *s) {
 }
 
 static json_t *service_health(const struct spec_health *h) {
-	json_t *o = json_pack("{s:o, s:o, s:o, s:i}", "start_grace", jdur(h->start_grace_nsec), "interval",
-			      jdur(h->interval_nsec), "timeout", jdur(h->timeout_nsec), "retries",
-			      (json_int_t)h->retries);
+	json_t *o =
+	        json_pack("{s:o, s:o, s:o, s:i}", "start_grace", jdur(h->start_grace_nsec), "interval",
+	                  jdur(h->interval_nsec), "timeout", jdur(h->timeout_nsec), "retries", (json_int_t)h->retries);
 	const struct spec_health_check *c = &h->check;
 
 	switch (c->type) {
@@ -104,8 +103,9 @@ static json_t *service_health(const struct spec_health *h) {
 		SET(o, "check", json_pack("{s:s, s:i}", "type", "tcp", "port", (json_int_t)c->port));
 		break;
 	case SPEC_CHECK_HTTP:
-		SET(o, "check", json_pack("{s:s, s:s, s:i}", "type", "http", "url", c->url, "expect_status",
-					  (json_int_t)c->expect_status));
+		SET(o, "check",
+		    json_pack("{s:s, s:s, s:i}", "type", "http", "url", c->url, "expect_status",
+		              (json_int_t)c->expect_status));
 		break;
 	case SPEC_CHECK_COMMAND:
 		SET(o, "check", json_pack("{s:s, s:s}", "type", "command", "command", c->command));
@@ -143,9 +143,9 @@ static json_t *service_init(const struct spec_service *svc) {
 		if (st->with_timeout_nsec)
 			SET(with, "timeout", jdur(st->with_timeout_nsec));
 		json_array_append_new(steps, json_pack("{s:s, s:s, s:o, s:o, s:s}", "id", st->id, "uses",
-						       spec_init_action_to_string(st->uses), "with", with, "timeout",
-						       jdur(st->timeout_nsec), "on_failure",
-						       spec_on_failure_to_string(st->on_failure)));
+		                                       spec_init_action_to_string(st->uses), "with", with, "timeout",
+		                                       jdur(st->timeout_nsec), "on_failure",
+		                                       spec_on_failure_to_string(st->on_failure)));
 	}
 	return json_pack("{s:o}", "steps", steps);
 }
@@ -155,7 +155,8 @@ static json_t *service_storage(const struct spec_service *svc) {
 
 	for (size_t i = 0; i < svc->n_storage; i++) {
 		const struct spec_storage *st = &svc->storage[i];
-		json_t *o = json_pack("{s:s, s:s}", "type", spec_storage_type_to_string(st->type), "target", st->target);
+		json_t *o =
+		        json_pack("{s:s, s:s}", "type", spec_storage_type_to_string(st->type), "target", st->target);
 
 		switch (st->type) {
 		case SPEC_STORAGE_BIND:
@@ -194,8 +195,9 @@ static json_t *service_to_json(const struct spec_service *svc) {
 	}
 	if (svc->rtype != SPEC_RTYPE_SERVICE)
 		SET(o, "backoff_limit", json_integer(svc->backoff_limit));
-	SET(o, "image", json_pack("{s:s, s:s}", "name", svc->image.name, "pull_policy",
-				  spec_pull_policy_to_string(svc->image.pull_policy)));
+	SET(o, "image",
+	    json_pack("{s:s, s:s}", "name", svc->image.name, "pull_policy",
+	              spec_pull_policy_to_string(svc->image.pull_policy)));
 	if (svc->platform.os >= 0 || svc->platform.arch >= 0) {
 		json_t *p = json_object();
 		if (svc->platform.os >= 0)
@@ -222,8 +224,8 @@ static json_t *service_to_json(const struct spec_service *svc) {
 	for (size_t i = 0; i < svc->n_endpoints; i++) {
 		const struct spec_endpoint *e = &svc->endpoints[i];
 		json_t *eo = json_pack("{s:s, s:s, s:i, s:i, s:s}", "name", e->name, "protocol",
-				       spec_protocol_to_string(e->protocol), "port", (json_int_t)e->port, "target_port",
-				       (json_int_t)e->target_port, "expose", spec_expose_to_string(e->expose));
+		                       spec_protocol_to_string(e->protocol), "port", (json_int_t)e->port, "target_port",
+		                       (json_int_t)e->target_port, "expose", spec_expose_to_string(e->expose));
 		if (e->path)
 			SET(eo, "path", json_string(e->path));
 		json_array_append_new(a, eo);
@@ -234,8 +236,8 @@ static json_t *service_to_json(const struct spec_service *svc) {
 	for (size_t i = 0; i < svc->n_port_mappings; i++) {
 		const struct spec_port_mapping *p = &svc->port_mappings[i];
 		json_array_append_new(a, json_pack("{s:i, s:i, s:s, s:s}", "host_port", (json_int_t)p->host_port,
-						   "container_port", (json_int_t)p->container_port, "protocol",
-						   spec_ip_protocol_to_string(p->protocol), "host_ip", p->host_ip));
+		                                   "container_port", (json_int_t)p->container_port, "protocol",
+		                                   spec_ip_protocol_to_string(p->protocol), "host_ip", p->host_ip));
 	}
 	SET(o, "port_mappings", a);
 
@@ -243,9 +245,9 @@ static json_t *service_to_json(const struct spec_service *svc) {
 	for (size_t i = 0; i < svc->n_depends; i++) {
 		const struct spec_depends *d = &svc->depends[i];
 		json_array_append_new(a, json_pack("{s:s, s:s, s:o, s:s}", "service", d->service, "condition",
-						   spec_condition_to_string(d->condition), "timeout",
-						   jdur(d->timeout_nsec), "on_timeout",
-						   spec_on_failure_to_string(d->on_timeout)));
+		                                   spec_condition_to_string(d->condition), "timeout",
+		                                   jdur(d->timeout_nsec), "on_timeout",
+		                                   spec_on_failure_to_string(d->on_timeout)));
 	}
 	SET(o, "depends", a);
 
@@ -253,12 +255,13 @@ static json_t *service_to_json(const struct spec_service *svc) {
 	if (h)
 		SET(o, "health", h);
 	SET(o, "init", service_init(svc));
-	SET(o, "errors", json_pack("{s:{s:s}, s:{s:s}}", "on_init_failure", "action",
-				   spec_init_failure_action_to_string(svc->on_init_failure), "on_panic", "action",
-				   spec_panic_action_to_string(svc->on_panic)));
+	SET(o, "errors",
+	    json_pack("{s:{s:s}, s:{s:s}}", "on_init_failure", "action",
+	              spec_init_failure_action_to_string(svc->on_init_failure), "on_panic", "action",
+	              spec_panic_action_to_string(svc->on_panic)));
 	if (svc->restart_policy.set) {
 		json_t *rp = json_pack("{s:s, s:o}", "kind", spec_restart_kind_to_string(svc->restart_policy.kind),
-				       "delay", jdur(svc->restart_policy.delay_nsec));
+		                       "delay", jdur(svc->restart_policy.delay_nsec));
 		if (svc->restart_policy.max_attempts)
 			SET(rp, "max_attempts", json_integer(svc->restart_policy.max_attempts));
 		SET(o, "restart_policy", rp);
@@ -269,7 +272,7 @@ static json_t *service_to_json(const struct spec_service *svc) {
 	for (size_t i = 0; i < svc->n_devices; i++) {
 		const struct spec_device *d = &svc->devices[i];
 		json_array_append_new(a, json_pack("{s:s, s:b, s:b, s:b}", "path", d->path, "read", d->read, "write",
-						   d->write, "mknod", d->mknod));
+		                                   d->write, "mknod", d->mknod));
 	}
 	SET(o, "devices", a);
 
@@ -292,8 +295,9 @@ static json_t *service_to_json(const struct spec_service *svc) {
 	{
 		json_t *u = json_object();
 		for (size_t i = 0; i < svc->n_ulimits; i++)
-			SET(u, svc->ulimits[i].name, json_pack("{s:I, s:I}", "soft", (json_int_t)svc->ulimits[i].soft,
-							       "hard", (json_int_t)svc->ulimits[i].hard));
+			SET(u, svc->ulimits[i].name,
+			    json_pack("{s:I, s:I}", "soft", (json_int_t)svc->ulimits[i].soft, "hard",
+			              (json_int_t)svc->ulimits[i].hard));
 		SET(o, "ulimits", u);
 	}
 	SET(o, "network_mode", json_string(spec_network_mode_to_string(svc->network_mode)));
@@ -302,17 +306,18 @@ static json_t *service_to_json(const struct spec_service *svc) {
 	if (svc->has_wasm) {
 		const struct spec_wasm *w = &svc->wasm;
 		json_t *wo = json_pack("{s:o, s:o, s:o, s:i, s:i}", "request_timeout", jdur(w->request_timeout_nsec),
-				       "idle_timeout", jdur(w->idle_timeout_nsec), "epoch_interval",
-				       jdur(w->epoch_interval_nsec), "min_instances", (json_int_t)w->min_instances,
-				       "max_instances", (json_int_t)w->max_instances);
+		                       "idle_timeout", jdur(w->idle_timeout_nsec), "epoch_interval",
+		                       jdur(w->epoch_interval_nsec), "min_instances", (json_int_t)w->min_instances,
+		                       "max_instances", (json_int_t)w->max_instances);
 		json_t *pa = json_array();
 		if (w->max_memory)
 			SET(wo, "max_memory", jsize(w->max_memory));
 		if (w->max_execution_time_nsec)
 			SET(wo, "max_execution_time", jdur(w->max_execution_time_nsec));
 		for (size_t i = 0; i < w->n_preopens; i++)
-			json_array_append_new(pa, json_pack("{s:s, s:s, s:b}", "source", w->preopens[i].source, "target",
-							    w->preopens[i].target, "readonly", w->preopens[i].readonly));
+			json_array_append_new(pa,
+			                      json_pack("{s:s, s:s, s:b}", "source", w->preopens[i].source, "target",
+			                                w->preopens[i].target, "readonly", w->preopens[i].readonly));
 		SET(wo, "preopens", pa);
 		SET(o, "wasm", wo);
 	}
@@ -328,7 +333,9 @@ char *spec_to_json(const struct spec_deployment *d) {
 	for (size_t i = 0; i < d->n_services; i++)
 		SET(services, d->services[i].name, service_to_json(&d->services[i]));
 	SET(root, "services", services);
-	s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	/* 15 significant digits print "cpu: 0.1" as 0.1, not 0.10000000000000001,
+	 * and still load back to a double that prints the same. */
+	s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	if (!s)
 		oom();
 	return s;

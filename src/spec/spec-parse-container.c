@@ -12,21 +12,53 @@
 #include "basic/banned.h"
 
 static const char *const capability_names[] = {
-	"CHOWN",	  "DAC_OVERRIDE",    "DAC_READ_SEARCH", "FOWNER",	   "FSETID",
-	"KILL",		  "SETGID",	     "SETUID",		"SETPCAP",	   "LINUX_IMMUTABLE",
-	"NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN",	"NET_RAW",	   "IPC_LOCK",
-	"IPC_OWNER",	  "SYS_MODULE",	     "SYS_RAWIO",	"SYS_CHROOT",	   "SYS_PTRACE",
-	"SYS_PACCT",	  "SYS_ADMIN",	     "SYS_BOOT",	"SYS_NICE",	   "SYS_RESOURCE",
-	"SYS_TIME",	  "SYS_TTY_CONFIG",  "MKNOD",		"LEASE",	   "AUDIT_WRITE",
-	"AUDIT_CONTROL",  "SETFCAP",	     "MAC_OVERRIDE",	"MAC_ADMIN",	   "SYSLOG",
-	"WAKE_ALARM",	  "BLOCK_SUSPEND",   "AUDIT_READ",	"PERFMON",	   "BPF",
-	"CHECKPOINT_RESTORE", NULL,
+	"CHOWN",
+	"DAC_OVERRIDE",
+	"DAC_READ_SEARCH",
+	"FOWNER",
+	"FSETID",
+	"KILL",
+	"SETGID",
+	"SETUID",
+	"SETPCAP",
+	"LINUX_IMMUTABLE",
+	"NET_BIND_SERVICE",
+	"NET_BROADCAST",
+	"NET_ADMIN",
+	"NET_RAW",
+	"IPC_LOCK",
+	"IPC_OWNER",
+	"SYS_MODULE",
+	"SYS_RAWIO",
+	"SYS_CHROOT",
+	"SYS_PTRACE",
+	"SYS_PACCT",
+	"SYS_ADMIN",
+	"SYS_BOOT",
+	"SYS_NICE",
+	"SYS_RESOURCE",
+	"SYS_TIME",
+	"SYS_TTY_CONFIG",
+	"MKNOD",
+	"LEASE",
+	"AUDIT_WRITE",
+	"AUDIT_CONTROL",
+	"SETFCAP",
+	"MAC_OVERRIDE",
+	"MAC_ADMIN",
+	"SYSLOG",
+	"WAKE_ALARM",
+	"BLOCK_SUSPEND",
+	"AUDIT_READ",
+	"PERFMON",
+	"BPF",
+	"CHECKPOINT_RESTORE",
+	NULL,
 };
 
 static const char *const ulimit_names[] = {
-	"as",	  "core",     "cpu",	"data",	  "fsize",  "locks",  "memlock", "msgqueue",
-	"nice",	  "nofile",   "nproc",	"rss",	  "rtprio", "rttime", "sigpending", "stack",
-	NULL,
+	"as",     "core",  "cpu", "data",   "fsize",  "locks",      "memlock", "msgqueue", "nice",
+	"nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",   NULL,
 };
 
 static const struct ynode *field_node(const struct sect *s, const char *key) {
@@ -65,9 +97,10 @@ static void bind_capabilities(const struct svc_ctx *c, const struct sect *s, con
 			continue;
 		norm = capability_normalize(name);
 		if (!norm) {
-			spec_error(c->d, v->items[i], ip, "unknown capability '%s' (expected a Linux capability like "
-							  "NET_ADMIN or CAP_NET_ADMIN, or ALL)",
-				   name);
+			spec_error(c->d, v->items[i], ip,
+			           "unknown capability '%s' (expected a Linux capability like "
+			           "NET_ADMIN or CAP_NET_ADMIN, or ALL)",
+			           name);
 			continue;
 		}
 		strv_push(list, norm);
@@ -118,17 +151,20 @@ static bool sysctl_namespaced(const char *k) {
 }
 
 static void parse_storage(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const all[] = {"type", "source", "name", "target", "readonly", "size", "mode", NULL};
+	static const char *const all[] = { "type", "source", "name", "target", "readonly", "size", "mode", NULL };
 	static const char *const per_type[][6] = {
-		[SPEC_STORAGE_BIND] = {"type", "source", "target", "readonly", NULL},
-		[SPEC_STORAGE_NAMED] = {"type", "name", "target", "readonly", NULL},
-		[SPEC_STORAGE_ANONYMOUS] = {"type", "target", NULL},
-		[SPEC_STORAGE_TMPFS] = {"type", "target", "size", "mode", NULL},
+		[SPEC_STORAGE_BIND] = { "type", "source", "target", "readonly", NULL },
+		[SPEC_STORAGE_NAMED] = { "type", "name", "target", "readonly", NULL },
+		[SPEC_STORAGE_ANONYMOUS] = { "type", "target", NULL },
+		[SPEC_STORAGE_TMPFS] = { "type", "target", "size", "mode", NULL },
 	};
 	struct spec_service *svc = c->svc;
+	_cleanup_free_ size_t *item_index = NULL;
 
 	if (!bind_list(c->d, n, path))
 		return;
+	/* storage[] skips items that failed; messages name the YAML index. */
+	item_index = xnew(size_t, n->n ? n->n : 1);
 	svc->storage = xnew(struct spec_storage, n->n ? n->n : 1);
 	for (size_t i = 0; i < n->n; i++) {
 		_cleanup_free_ char *ip = spec_path_index(path, i), *where = NULL;
@@ -143,7 +179,7 @@ static void parse_storage(const struct svc_ctx *c, const struct ynode *n, const 
 			sect_missing(&s, "type");
 		if (r <= 0)
 			continue;
-		svc->n_storage++;
+		item_index[svc->n_storage++] = i;
 		st->type = type;
 		for (size_t k = 0; k < n->items[i]->n; k++) {
 			const char *key = n->items[i]->keys[k]->value;
@@ -154,8 +190,8 @@ static void parse_storage(const struct svc_ctx *c, const struct ynode *n, const 
 				known = known || streq(*a, key);
 			if (!ok && known) {
 				_cleanup_free_ char *p = spec_path_join(ip, key);
-				spec_error(c->d, n->items[i]->keys[k], p, "field '%s' does not apply to %s storage", key,
-					   spec_storage_type_to_string(type));
+				spec_error(c->d, n->items[i]->keys[k], p, "field '%s' does not apply to %s storage",
+				           key, spec_storage_type_to_string(type));
 			}
 		}
 		r = sect_string(&s, "target", &st->target);
@@ -165,12 +201,13 @@ static void parse_storage(const struct svc_ctx *c, const struct ynode *n, const 
 			_cleanup_free_ char *p = spec_path_join(ip, "target");
 			if (st->target[0] != '/')
 				spec_error(c->d, field_node(&s, "target"), p, "target '%s' must be an absolute path",
-					   st->target);
+				           st->target);
 			else
 				for (size_t j = 0; j + 1 < svc->n_storage; j++)
 					if (svc->storage[j].target && streq(svc->storage[j].target, st->target)) {
 						spec_error(c->d, field_node(&s, "target"), p,
-							   "target '%s' is already mounted by storage[%zu]", st->target, j);
+						           "target '%s' is already mounted by storage[%zu]", st->target,
+						           item_index[j]);
 						break;
 					}
 		}
@@ -183,7 +220,7 @@ static void parse_storage(const struct svc_ctx *c, const struct ynode *n, const 
 			else if (r > 0 && st->source[0] != '/') {
 				_cleanup_free_ char *p = spec_path_join(ip, "source");
 				spec_error(c->d, field_node(&s, "source"), p,
-					   "bind source '%s' must be an absolute path", st->source);
+				           "bind source '%s' must be an absolute path", st->source);
 			}
 			break;
 		case SPEC_STORAGE_NAMED:
@@ -197,8 +234,8 @@ static void parse_storage(const struct svc_ctx *c, const struct ynode *n, const 
 				if (!ok) {
 					_cleanup_free_ char *p = spec_path_join(ip, "name");
 					spec_error(c->d, field_node(&s, "name"), p,
-						   "invalid volume name '%s' (expected [a-zA-Z0-9][a-zA-Z0-9_.-]*)",
-						   st->name);
+					           "invalid volume name '%s' (expected [a-zA-Z0-9][a-zA-Z0-9_.-]*)",
+					           st->name);
 				}
 			}
 			break;
@@ -218,8 +255,9 @@ static void parse_storage(const struct svc_ctx *c, const struct ynode *n, const 
 					mode = mode * 8 + (uint32_t)(*q - '0');
 				}
 				if (!ok || mode > 07777)
-					spec_error(c->d, m, p, "invalid mode '%s' (expected octal permissions like 1777)",
-						   m->type == YNODE_SCALAR ? m->value : ynode_describe(m));
+					spec_error(c->d, m, p,
+					           "invalid mode '%s' (expected octal permissions like 1777)",
+					           m->type == YNODE_SCALAR ? m->value : ynode_describe(m));
 				else {
 					st->mode = mode;
 					st->has_mode = true;
@@ -234,7 +272,7 @@ static void parse_storage(const struct svc_ctx *c, const struct ynode *n, const 
 }
 
 static void parse_devices(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"path", "read", "write", "mknod", NULL};
+	static const char *const allowed[] = { "path", "read", "write", "mknod", NULL };
 	struct spec_service *svc = c->svc;
 
 	if (!bind_list(c->d, n, path))
@@ -264,7 +302,7 @@ static void parse_devices(const struct svc_ctx *c, const struct ynode *n, const 
 }
 
 static void parse_ulimits(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"soft", "hard", NULL};
+	static const char *const allowed[] = { "soft", "hard", NULL };
 	struct spec_service *svc = c->svc;
 
 	if (n->type != YNODE_MAPPING) {
@@ -276,7 +314,7 @@ static void parse_ulimits(const struct svc_ctx *c, const struct ynode *n, const 
 		const char *name = n->keys[i]->value, *hint;
 		_cleanup_free_ char *ip = spec_path_join(path, name);
 		const struct ynode *v = n->items[i];
-		struct spec_ulimit u = {.soft = -1, .hard = -1};
+		struct spec_ulimit u = { .soft = -1, .hard = -1 };
 		bool known = false;
 
 		for (const char *const *a = ulimit_names; *a; a++)
@@ -284,9 +322,14 @@ static void parse_ulimits(const struct svc_ctx *c, const struct ynode *n, const 
 		if (!known) {
 			hint = spec_suggest(name, ulimit_names);
 			if (hint)
-				spec_error(c->d, n->keys[i], ip, "unknown ulimit '%s' (did you mean '%s'?)", name, hint);
+				spec_error(c->d, n->keys[i], ip, "unknown ulimit '%s' (did you mean '%s'?)", name,
+				           hint);
 			else
 				spec_error(c->d, n->keys[i], ip, "unknown ulimit '%s'", name);
+			continue;
+		}
+		if (v->type == YNODE_SCALAR && (streq(v->value, "unlimited") || streq(v->value, "infinity"))) {
+			spec_error(c->d, v, ip, "expected an integer, got '%s' (use -1 for unlimited)", v->value);
 			continue;
 		}
 		if (v->type == YNODE_SCALAR) {
@@ -311,7 +354,7 @@ static void parse_ulimits(const struct svc_ctx *c, const struct ynode *n, const 
 			if (u.hard != -1 && (u.soft == -1 || u.soft > u.hard)) {
 				_cleanup_free_ char *p = spec_path_join(ip, "soft");
 				spec_error(c->d, field_node(&s, "soft"), p,
-					   "soft limit %" PRId64 " is above the hard limit %" PRId64, u.soft, u.hard);
+				           "soft limit %" PRId64 " is above the hard limit %" PRId64, u.soft, u.hard);
 				continue;
 			}
 		}
@@ -333,21 +376,22 @@ static void parse_sysctls(const struct svc_ctx *c, const struct sect *s) {
 
 		if (!sysctl_namespaced(k))
 			spec_error(c->d, v->keys[i], kp,
-				   "sysctl '%s' is not namespaced and cannot be set per container (allowed: net.*, "
-				   "kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)",
-				   k);
+			           "sysctl '%s' is not namespaced and cannot be set per container (allowed: net.*, "
+			           "kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)",
+			           k);
 	}
 }
 
 static void parse_wasm(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"max_memory",	"max_fuel",	 "epoch_interval", "request_timeout",
-					      "max_execution_time", "preopens", "min_instances", "max_instances",
-					      "idle_timeout",	NULL};
-	static const char *const preopen_allowed[] = {"source", "target", "readonly", NULL};
+	static const char *const allowed[] = { "max_memory",         "max_fuel", "epoch_interval", "request_timeout",
+		                               "max_execution_time", "preopens", "min_instances",  "max_instances",
+		                               "idle_timeout",       NULL };
+	static const char *const preopen_allowed[] = { "source", "target", "readonly", NULL };
 	_cleanup_free_ char *where = NULL;
 	struct spec_wasm *w = &c->svc->wasm;
 	const struct ynode *v;
 	struct sect s;
+	int r;
 
 	if (!svc_open(c, &s, n, path, allowed, &where))
 		return;
@@ -359,14 +403,14 @@ static void parse_wasm(const struct svc_ctx *c, const struct ynode *n, const cha
 	    (w->max_memory < (UINT64_C(64) << 10) || w->max_memory > (UINT64_C(4) << 30))) {
 		_cleanup_free_ char *p = spec_path_join(path, "max_memory");
 		spec_error(c->d, field_node(&s, "max_memory"), p,
-			   "max_memory '%s' is out of range 64Ki-4Gi (one WebAssembly page to the wasm32 limit)",
-			   field_node(&s, "max_memory")->value);
+		           "max_memory '%s' is out of range 64Ki-4Gi (one WebAssembly page to the wasm32 limit)",
+		           field_node(&s, "max_memory")->value);
 	}
 	if ((v = field_node(&s, "max_fuel"))) {
 		_cleanup_free_ char *p = spec_path_join(path, "max_fuel");
 		spec_error(c->d, v, p,
-			   "max_fuel is not supported: this agent runs WebAssembly as native code without fuel "
-			   "metering; use max_execution_time or request_timeout to bound a run");
+		           "max_fuel is not supported: this agent runs WebAssembly as native code without fuel "
+		           "metering; use max_execution_time or request_timeout to bound a run");
 	}
 	sect_duration(&s, "epoch_interval", &w->epoch_interval_nsec);
 	sect_duration(&s, "request_timeout", &w->request_timeout_nsec);
@@ -377,7 +421,7 @@ static void parse_wasm(const struct svc_ctx *c, const struct ynode *n, const cha
 	if (w->min_instances > w->max_instances) {
 		_cleanup_free_ char *p = spec_path_join(path, "min_instances");
 		spec_error(c->d, field_node(&s, "min_instances") ?: n, p,
-			   "min_instances (%u) is greater than max_instances (%u)", w->min_instances, w->max_instances);
+		           "min_instances (%u) is greater than max_instances (%u)", w->min_instances, w->max_instances);
 	}
 	if ((v = field_node(&s, "preopens"))) {
 		_cleanup_free_ char *p = spec_path_join(path, "preopens");
@@ -392,8 +436,14 @@ static void parse_wasm(const struct svc_ctx *c, const struct ynode *n, const cha
 			if (!svc_open(c, &ps, v->items[i], ip, preopen_allowed, &pw))
 				continue;
 			w->n_preopens++;
-			if (sect_string(&ps, "source", &po->source) == 0)
+			r = sect_string(&ps, "source", &po->source);
+			if (r == 0)
 				sect_missing(&ps, "source");
+			else if (r > 0 && po->source[0] != '/') {
+				_cleanup_free_ char *sp = spec_path_join(ip, "source");
+				spec_error(c->d, field_node(&ps, "source"), sp,
+				           "preopen source '%s' must be an absolute path on the host", po->source);
+			}
 			if (sect_string(&ps, "target", &po->target) == 0)
 				sect_missing(&ps, "target");
 			sect_bool(&ps, "readonly", &po->readonly);
@@ -428,20 +478,24 @@ void spec_parse_container_options(const struct svc_ctx *c, const struct sect *s)
 			ok = !isspace((unsigned char)*q);
 		if (!ok || svc->user[0] == ':' || svc->user[strlen(svc->user) - 1] == ':') {
 			_cleanup_free_ char *p = spec_path_join(s->path, "user");
-			spec_error(c->d, field_node(s, "user"), p, "invalid user '%s' (expected user, uid, user:group or uid:gid)",
-				   svc->user);
+			spec_error(c->d, field_node(s, "user"), p,
+			           "invalid user '%s' (expected user, uid, user:group or uid:gid)", svc->user);
 		}
 	}
 	if (sect_string(s, "hostname", &svc->hostname) > 0 && !valid_hostname(svc->hostname)) {
 		_cleanup_free_ char *p = spec_path_join(s->path, "hostname");
-		spec_error(c->d, field_node(s, "hostname"), p, "invalid hostname '%s'", svc->hostname);
+		spec_error(c->d, field_node(s, "hostname"), p,
+		           "invalid hostname '%s' (expected dot-separated labels of letters, digits and '-', each 1-63 "
+		           "characters and not starting or ending with '-')",
+		           svc->hostname);
 	}
 	if ((v = field_node(s, "stop_signal"))) {
 		_cleanup_free_ char *p = spec_path_join(s->path, "stop_signal"), *name = NULL;
 		if (bind_string(c->d, v, p, &name)) {
 			int sig = signal_from_string(name);
 			if (sig < 0)
-				spec_error(c->d, v, p, "unknown signal '%s' (expected a name like SIGTERM or a number)", name);
+				spec_error(c->d, v, p, "unknown signal '%s' (expected a name like SIGTERM or a number)",
+				           name);
 			else
 				svc->stop_signal = sig;
 		}
@@ -459,7 +513,10 @@ void spec_parse_container_options(const struct svc_ctx *c, const struct sect *s)
 		for (size_t i = 0; svc->dns[i]; i++)
 			if (!spec_valid_ip(svc->dns[i])) {
 				_cleanup_free_ char *p = spec_path_join(s->path, "dns"), *ip = spec_path_index(p, i);
-				spec_error(c->d, l->items[i], ip, "invalid DNS server address '%s'", svc->dns[i]);
+				spec_error(c->d, l->items[i], ip,
+				           "invalid DNS server address '%s' (expected an IPv4 or IPv6 address like "
+				           "1.1.1.1)",
+				           svc->dns[i]);
 			}
 	}
 	if (sect_strv(s, "extra_hosts", &svc->extra_hosts) > 0) {
@@ -469,7 +526,8 @@ void spec_parse_container_options(const struct svc_ctx *c, const struct sect *s)
 			_cleanup_free_ char *host = colon ? xstrndup(e, (size_t)(colon - e)) : NULL;
 
 			if (!colon || !valid_hostname(host) || !spec_valid_ip(colon + 1)) {
-				_cleanup_free_ char *p = spec_path_join(s->path, "extra_hosts"), *ip = spec_path_index(p, i);
+				_cleanup_free_ char *p = spec_path_join(s->path, "extra_hosts"),
+				                    *ip = spec_path_index(p, i);
 				spec_error(c->d, l->items[i], ip, "invalid extra host '%s' (expected hostname:ip)", e);
 			}
 		}
@@ -478,10 +536,10 @@ void spec_parse_container_options(const struct svc_ctx *c, const struct sect *s)
 	if (svc->network_mode == SPEC_NETWORK_NONE && svc->n_port_mappings > 0) {
 		_cleanup_free_ char *p = spec_path_join(s->path, "port_mappings");
 		spec_error(c->d, field_node(s, "port_mappings"), p,
-			   "port_mappings need a network; network_mode is 'none'");
+		           "port_mappings need a network; network_mode is 'none'");
 	}
 	if ((v = field_node(s, "logs"))) {
-		static const char *const allowed[] = {"max_size_bytes", NULL};
+		static const char *const allowed[] = { "max_size_bytes", NULL };
 		_cleanup_free_ char *p = spec_path_join(s->path, "logs"), *where = NULL;
 		struct sect ls;
 
@@ -490,7 +548,8 @@ void spec_parse_container_options(const struct svc_ctx *c, const struct sect *s)
 		    svc->logs_max_size_bytes < (UINT64_C(4) << 10)) {
 			_cleanup_free_ char *mp = spec_path_join(p, "max_size_bytes");
 			spec_error(c->d, field_node(&ls, "max_size_bytes"), mp,
-				   "max_size_bytes '%s' is below the minimum of 4Ki", field_node(&ls, "max_size_bytes")->value);
+			           "max_size_bytes '%s' is below the minimum of 4Ki",
+			           field_node(&ls, "max_size_bytes")->value);
 		}
 	}
 	SECT_ENUM(s, "service_type", spec_service_type, "service type", &svc->service_type);
@@ -498,8 +557,8 @@ void spec_parse_container_options(const struct svc_ctx *c, const struct sect *s)
 		_cleanup_free_ char *p = spec_path_join(s->path, "wasm");
 		if (svc->service_type == SPEC_SERVICE_TYPE_STANDARD && svc->platform.os != SPEC_OS_WASI)
 			spec_error(c->d, v, p,
-				   "'wasm' only applies to WebAssembly services (service_type wasm or wasm_http, or "
-				   "platform os wasi)");
+			           "'wasm' only applies to WebAssembly services (service_type wasm or wasm_http, or "
+			           "platform os wasi)");
 		else
 			parse_wasm(c, v, p);
 	}
@@ -507,6 +566,6 @@ void spec_parse_container_options(const struct svc_ctx *c, const struct sect *s)
 	    svc->platform.os != _SPEC_OS_INVALID && svc->platform.arch != _SPEC_ARCH_INVALID) {
 		_cleanup_free_ char *p = spec_path_join(s->path, "platform");
 		spec_error(c->d, field_node(s, "platform"), p, "platform os '%s' cannot run arch '%s'",
-			   spec_os_to_string(svc->platform.os), spec_arch_to_string(svc->platform.arch));
+		           spec_os_to_string(svc->platform.os), spec_arch_to_string(svc->platform.arch));
 	}
 }

@@ -19,7 +19,7 @@ static char *svc_where(const struct svc_ctx *c, const char *path) {
 }
 
 bool svc_open(const struct svc_ctx *c, struct sect *s, const struct ynode *n, const char *path,
-	      const char *const *allowed, char **ret_where) {
+              const char *const *allowed, char **ret_where) {
 	*ret_where = svc_where(c, path);
 	return sect_open(s, c->d, n, path, *ret_where, allowed);
 }
@@ -52,12 +52,17 @@ static void service_defaults(struct spec_service *svc) {
 }
 
 static void parse_image(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"name", "pull_policy", NULL};
+	static const char *const allowed[] = { "name", "pull_policy", NULL };
 	_cleanup_free_ char *where = NULL;
 	struct spec_image *img = &c->svc->image;
 	struct sect s;
 	int r;
 
+	/* The Compose habit "image: busybox" */
+	if (n->type == YNODE_SCALAR) {
+		spec_error(c->d, n, path, "expected a mapping like { name: \"%s\" }, got a string", n->value);
+		return;
+	}
 	if (!svc_open(c, &s, n, path, allowed, &where))
 		return;
 	r = sect_string(&s, "name", &img->name);
@@ -74,7 +79,7 @@ static void parse_image(const struct svc_ctx *c, const struct ynode *n, const ch
 }
 
 static void parse_platform(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"os", "arch", NULL};
+	static const char *const allowed[] = { "os", "arch", NULL };
 	_cleanup_free_ char *where = NULL;
 	struct sect s;
 
@@ -85,7 +90,7 @@ static void parse_platform(const struct svc_ctx *c, const struct ynode *n, const
 }
 
 static void parse_command(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"entrypoint", "args", "workdir", NULL};
+	static const char *const allowed[] = { "entrypoint", "args", "workdir", NULL };
 	_cleanup_free_ char *where = NULL;
 	struct spec_command *cmd = &c->svc->command;
 	struct sect s;
@@ -117,7 +122,7 @@ static void parse_env(const struct svc_ctx *c, const struct ynode *n, const char
 
 		if (!envref_valid_var_name(name, strlen(name))) {
 			spec_error(c->d, n->keys[i], p,
-				   "invalid environment variable name '%s' (expected [A-Za-z_][A-Za-z0-9_]*)", name);
+			           "invalid environment variable name '%s' (expected [A-Za-z_][A-Za-z0-9_]*)", name);
 			continue;
 		}
 		if (ynode_is_null(n->items[i])) {
@@ -170,7 +175,7 @@ static bool valid_cpuset(const char *s) {
 }
 
 static void parse_gpu(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"count", "vendor", "sharing", "mps_pipe_dir", "mps_log_dir", NULL};
+	static const char *const allowed[] = { "count", "vendor", "sharing", "mps_pipe_dir", "mps_log_dir", NULL };
 	_cleanup_free_ char *where = NULL;
 	struct spec_gpu *g = &c->svc->resources.gpu;
 	struct sect s;
@@ -187,7 +192,7 @@ static void parse_gpu(const struct svc_ctx *c, const struct ynode *n, const char
 		if (g->vendor != SPEC_GPU_VENDOR_NVIDIA) {
 			_cleanup_free_ char *p = spec_path_join(path, "sharing");
 			spec_error(c->d, sect_get(&s, "sharing"), p, "GPU sharing 'mps' needs vendor nvidia, not '%s'",
-				   spec_gpu_vendor_to_string(g->vendor));
+			           spec_gpu_vendor_to_string(g->vendor));
 		}
 		if (!g->mps_pipe_dir)
 			g->mps_pipe_dir = xstrdup("/tmp/nvidia-mps");
@@ -201,9 +206,9 @@ static void parse_gpu(const struct svc_ctx *c, const struct ynode *n, const char
 }
 
 static void parse_resources(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"cpu",	     "memory",	    "pids_limit",	  "cpuset",
-					      "cpu_shares",  "memory_swap", "memory_reservation", "oom_score_adj",
-					      "gpu",	     NULL};
+	static const char *const allowed[] = { "cpu",        "memory",      "pids_limit",         "cpuset",
+		                               "cpu_shares", "memory_swap", "memory_reservation", "oom_score_adj",
+		                               "gpu",        NULL };
 	_cleanup_free_ char *where = NULL;
 	struct spec_resources *res = &c->svc->resources;
 	const struct ynode *v;
@@ -218,7 +223,7 @@ static void parse_resources(const struct svc_ctx *c, const struct ynode *n, cons
 	if (r > 0 && res->memory < (UINT64_C(6) << 20)) {
 		_cleanup_free_ char *p = spec_path_join(path, "memory");
 		spec_error(c->d, sect_get(&s, "memory"), p, "memory limit '%s' is below the minimum of 6Mi",
-			   sect_get(&s, "memory")->value);
+		           sect_get(&s, "memory")->value);
 		res->memory = 0;
 	}
 	if (sect_int(&s, "pids_limit", 1, INT64_MAX, &i64) > 0)
@@ -226,7 +231,7 @@ static void parse_resources(const struct svc_ctx *c, const struct ynode *n, cons
 	if (sect_string(&s, "cpuset", &res->cpuset) > 0 && !valid_cpuset(res->cpuset)) {
 		_cleanup_free_ char *p = spec_path_join(path, "cpuset");
 		spec_error(c->d, sect_get(&s, "cpuset"), p, "invalid cpuset '%s' (expected a list like 0-3,5)",
-			   res->cpuset);
+		           res->cpuset);
 	}
 	sect_uint(&s, "cpu_shares", 2, 262144, &res->cpu_shares);
 	r = sect_size(&s, "memory_swap", &res->memory_swap);
@@ -236,14 +241,16 @@ static void parse_resources(const struct svc_ctx *c, const struct ynode *n, cons
 		if (!res->memory)
 			spec_error(c->d, v, p, "memory_swap needs a memory limit");
 		else if (res->memory_swap < res->memory)
-			spec_error(c->d, v, p, "memory_swap '%s' is smaller than memory; it is the limit of memory plus swap",
-				   v->value);
+			spec_error(c->d, v, p,
+			           "memory_swap '%s' is smaller than memory; it is the limit of memory plus swap",
+			           v->value);
 	}
 	r = sect_size(&s, "memory_reservation", &res->memory_reservation);
 	if (r > 0 && res->memory && res->memory_reservation > res->memory) {
 		_cleanup_free_ char *p = spec_path_join(path, "memory_reservation");
 		spec_error(c->d, sect_get(&s, "memory_reservation"), p,
-			   "memory_reservation '%s' is larger than the memory limit", sect_get(&s, "memory_reservation")->value);
+		           "memory_reservation '%s' is larger than the memory limit",
+		           sect_get(&s, "memory_reservation")->value);
 	}
 	if (sect_int(&s, "oom_score_adj", -1000, 1000, &i64) > 0) {
 		res->has_oom_score_adj = true;
@@ -256,11 +263,11 @@ static void parse_resources(const struct svc_ctx *c, const struct ynode *n, cons
 }
 
 static void parse_scale(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const all[] = {"mode", "replicas", "min", "max", "cooldown", "targets", NULL};
-	static const char *const fixed[] = {"mode", "replicas", NULL};
-	static const char *const manual[] = {"mode", NULL};
-	static const char *const adaptive[] = {"mode", "min", "max", "cooldown", "targets", NULL};
-	static const char *const targets_allowed[] = {"cpu", "memory", "rps", NULL};
+	static const char *const all[] = { "mode", "replicas", "min", "max", "cooldown", "targets", NULL };
+	static const char *const fixed[] = { "mode", "replicas", NULL };
+	static const char *const manual[] = { "mode", NULL };
+	static const char *const adaptive[] = { "mode", "min", "max", "cooldown", "targets", NULL };
+	static const char *const targets_allowed[] = { "cpu", "memory", "rps", NULL };
 	_cleanup_free_ char *where = NULL;
 	struct spec_scale *sc = &c->svc->scale;
 	struct sect s;
@@ -279,7 +286,9 @@ static void parse_scale(const struct svc_ctx *c, const struct ynode *n, const ch
 	/* Re-check keys for the chosen mode, so "replicas" with adaptive is named. */
 	for (size_t i = 0; i < n->n; i++) {
 		const char *key = n->keys[i]->value;
-		const char *const *ok = mode == SPEC_SCALE_FIXED ? fixed : mode == SPEC_SCALE_MANUAL ? manual : adaptive;
+		const char *const *ok = mode == SPEC_SCALE_FIXED    ? fixed
+		                        : mode == SPEC_SCALE_MANUAL ? manual
+		                                                    : adaptive;
 		bool found = false, known = false;
 
 		for (const char *const *a = ok; *a; a++)
@@ -289,7 +298,7 @@ static void parse_scale(const struct svc_ctx *c, const struct ynode *n, const ch
 		if (!found && known) {
 			_cleanup_free_ char *p = spec_path_join(path, key);
 			spec_error(c->d, n->keys[i], p, "field '%s' does not apply to scale mode '%s'", key,
-				   spec_scale_mode_to_string(mode));
+			           spec_scale_mode_to_string(mode));
 		}
 	}
 	switch (sc->mode) {
@@ -307,7 +316,7 @@ static void parse_scale(const struct svc_ctx *c, const struct ynode *n, const ch
 		if (sc->min > sc->max) {
 			_cleanup_free_ char *p = spec_path_join(path, "min");
 			spec_error(c->d, sect_get(&s, "min") ?: n, p, "min (%u) is greater than max (%u)", sc->min,
-				   sc->max);
+			           sc->max);
 		}
 		if ((t = sect_get(&s, "targets"))) {
 			_cleanup_free_ char *tp = spec_path_join(path, "targets"), *twhere = NULL;
@@ -326,7 +335,7 @@ static void parse_scale(const struct svc_ctx *c, const struct ynode *n, const ch
 }
 
 static void parse_endpoints(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"name", "protocol", "port", "target_port", "path", "expose", NULL};
+	static const char *const allowed[] = { "name", "protocol", "port", "target_port", "path", "expose", NULL };
 	struct spec_service *svc = c->svc;
 
 	if (!bind_list(c->d, n, path))
@@ -349,8 +358,10 @@ static void parse_endpoints(const struct svc_ctx *c, const struct ynode *n, cons
 		else if (r > 0 && !spec_valid_name(ep->name, 1, 63)) {
 			_cleanup_free_ char *p = spec_path_join(ip, "name");
 			spec_error(c->d, sect_get(&s, "name"), p,
-				   "invalid endpoint name '%s' (expected a-z, 0-9 and '-', starting with a letter or digit)",
-				   ep->name);
+			           "invalid endpoint name '%s' (expected 1-63 characters of a-z, 0-9 and '-', starting "
+			           "with a "
+			           "letter or digit and not ending with '-')",
+			           ep->name);
 		}
 		if (SECT_ENUM(&s, "protocol", spec_protocol, "protocol", &ep->protocol) == 0)
 			sect_missing(&s, "protocol");
@@ -368,8 +379,8 @@ static void parse_endpoints(const struct svc_ctx *c, const struct ynode *n, cons
 			if (svc->endpoints[j].name && streq(svc->endpoints[j].name, ep->name)) {
 				_cleanup_free_ char *p = spec_path_join(ip, "name");
 				spec_error(c->d, sect_get(&s, "name"), p,
-					   "duplicate endpoint name '%s' (endpoint names are unique within a service)",
-					   ep->name);
+				           "duplicate endpoint name '%s' (endpoint names are unique within a service)",
+				           ep->name);
 				break;
 			}
 	}
@@ -381,7 +392,7 @@ bool spec_valid_ip(const char *s) {
 }
 
 static void parse_port_mappings(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"host_port", "container_port", "protocol", "host_ip", NULL};
+	static const char *const allowed[] = { "host_port", "container_port", "protocol", "host_ip", NULL };
 	struct spec_service *svc = c->svc;
 
 	if (!bind_list(c->d, n, path))
@@ -392,6 +403,13 @@ static void parse_port_mappings(const struct svc_ctx *c, const struct ynode *n, 
 		struct spec_port_mapping *pm = &svc->port_mappings[svc->n_port_mappings];
 		struct sect s;
 
+		/* The Compose short form "ports: ['8080:80']" */
+		if (n->items[i]->type == YNODE_SCALAR && !ynode_is_null(n->items[i])) {
+			spec_error(c->d, n->items[i], ip,
+			           "expected a mapping like { host_port: 8080, container_port: 80 }, got a string '%s'",
+			           n->items[i]->value);
+			continue;
+		}
 		if (!svc_open(c, &s, n->items[i], ip, allowed, &where))
 			continue;
 		svc->n_port_mappings++;
@@ -401,7 +419,9 @@ static void parse_port_mappings(const struct svc_ctx *c, const struct ynode *n, 
 		SECT_ENUM(&s, "protocol", spec_ip_protocol, "protocol", &pm->protocol);
 		if (sect_string(&s, "host_ip", &pm->host_ip) > 0 && !spec_valid_ip(pm->host_ip)) {
 			_cleanup_free_ char *p = spec_path_join(ip, "host_ip");
-			spec_error(c->d, sect_get(&s, "host_ip"), p, "invalid IP address '%s'", pm->host_ip);
+			spec_error(c->d, sect_get(&s, "host_ip"), p,
+			           "invalid IP address '%s' (expected an IPv4 or IPv6 address like 127.0.0.1 or ::1)",
+			           pm->host_ip);
 		}
 		if (!pm->host_ip)
 			pm->host_ip = xstrdup("0.0.0.0");
@@ -409,7 +429,7 @@ static void parse_port_mappings(const struct svc_ctx *c, const struct ynode *n, 
 }
 
 static void parse_depends(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"service", "condition", "timeout", "on_timeout", NULL};
+	static const char *const allowed[] = { "service", "condition", "timeout", "on_timeout", NULL };
 	struct spec_service *svc = c->svc;
 
 	if (!bind_list(c->d, n, path))
@@ -420,6 +440,12 @@ static void parse_depends(const struct svc_ctx *c, const struct ynode *n, const 
 		struct spec_depends *dp = &svc->depends[svc->n_depends];
 		struct sect s;
 
+		/* The Compose short form "depends_on: [db]" */
+		if (n->items[i]->type == YNODE_SCALAR && !ynode_is_null(n->items[i])) {
+			spec_error(c->d, n->items[i], ip, "expected a mapping like { service: %s }, got a string",
+			           n->items[i]->value);
+			continue;
+		}
 		if (!svc_open(c, &s, n->items[i], ip, allowed, &where))
 			continue;
 		svc->n_depends++;
@@ -452,11 +478,11 @@ static bool valid_http_url(const char *u) {
 }
 
 static void parse_health_check(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const all[] = {"type", "port", "url", "expect_status", "command", NULL};
+	static const char *const all[] = { "type", "port", "url", "expect_status", "command", NULL };
 	static const char *const per_type[][4] = {
-		[SPEC_CHECK_TCP] = {"type", "port", NULL},
-		[SPEC_CHECK_HTTP] = {"type", "url", "expect_status", NULL},
-		[SPEC_CHECK_COMMAND] = {"type", "command", NULL},
+		[SPEC_CHECK_TCP] = { "type", "port", NULL },
+		[SPEC_CHECK_HTTP] = { "type", "url", "expect_status", NULL },
+		[SPEC_CHECK_COMMAND] = { "type", "command", NULL },
 	};
 	_cleanup_free_ char *where = NULL;
 	struct spec_health_check *hc = &c->svc->health.check;
@@ -484,7 +510,7 @@ static void parse_health_check(const struct svc_ctx *c, const struct ynode *n, c
 		if (!found && known) {
 			_cleanup_free_ char *p = spec_path_join(path, key);
 			spec_error(c->d, n->keys[i], p, "field '%s' does not apply to a %s check", key,
-				   spec_check_type_to_string(type));
+			           spec_check_type_to_string(type));
 		}
 	}
 	switch (hc->type) {
@@ -499,7 +525,7 @@ static void parse_health_check(const struct svc_ctx *c, const struct ynode *n, c
 		else if (r > 0 && !valid_http_url(hc->url)) {
 			_cleanup_free_ char *p = spec_path_join(path, "url");
 			spec_error(c->d, sect_get(&s, "url"), p,
-				   "invalid URL '%s' (expected http://host[:port]/path or https://...)", hc->url);
+			           "invalid URL '%s' (expected http://host[:port]/path or https://...)", hc->url);
 		}
 		{
 			uint32_t st;
@@ -522,7 +548,7 @@ static void parse_health_check(const struct svc_ctx *c, const struct ynode *n, c
 }
 
 static void parse_health(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"start_grace", "interval", "timeout", "retries", "check", NULL};
+	static const char *const allowed[] = { "start_grace", "interval", "timeout", "retries", "check", NULL };
 	_cleanup_free_ char *where = NULL;
 	struct spec_health *h = &c->svc->health;
 	const struct ynode *v;
@@ -537,7 +563,7 @@ static void parse_health(const struct svc_ctx *c, const struct ynode *n, const c
 	if (sect_duration(&s, "interval", &h->interval_nsec) > 0 && h->interval_nsec < NSEC_PER_MSEC * 100) {
 		_cleanup_free_ char *p = spec_path_join(path, "interval");
 		spec_error(c->d, sect_get(&s, "interval"), p, "interval '%s' is shorter than the minimum of 100ms",
-			   sect_get(&s, "interval")->value);
+		           sect_get(&s, "interval")->value);
 	}
 	if (sect_duration(&s, "timeout", &h->timeout_nsec) > 0 && h->timeout_nsec == 0) {
 		_cleanup_free_ char *p = spec_path_join(path, "timeout");
@@ -551,11 +577,11 @@ static void parse_health(const struct svc_ctx *c, const struct ynode *n, const c
 }
 
 static void parse_init_with(const struct svc_ctx *c, const struct ynode *n, const char *path,
-			    struct spec_init_step *st) {
+                            struct spec_init_step *st) {
 	static const char *const per_action[][4] = {
-		[SPEC_INIT_WAIT_TCP] = {"host", "port", "timeout", NULL},
-		[SPEC_INIT_WAIT_HTTP] = {"url", "expect_status", "timeout", NULL},
-		[SPEC_INIT_RUN] = {"command", "timeout", NULL},
+		[SPEC_INIT_WAIT_TCP] = { "host", "port", "timeout", NULL },
+		[SPEC_INIT_WAIT_HTTP] = { "url", "expect_status", "timeout", NULL },
+		[SPEC_INIT_RUN] = { "command", "timeout", NULL },
 	};
 	_cleanup_free_ char *where = NULL;
 	struct sect s;
@@ -580,7 +606,7 @@ static void parse_init_with(const struct svc_ctx *c, const struct ynode *n, cons
 		else if (r > 0 && !valid_http_url(st->url)) {
 			_cleanup_free_ char *p = spec_path_join(path, "url");
 			spec_error(c->d, sect_get(&s, "url"), p,
-				   "invalid URL '%s' (expected http://host[:port]/path or https://...)", st->url);
+			           "invalid URL '%s' (expected http://host[:port]/path or https://...)", st->url);
 		}
 		if (sect_u32(&s, "expect_status", 100, 599, &status) > 0)
 			st->expect_status = (uint16_t)status;
@@ -602,8 +628,8 @@ static void parse_init_with(const struct svc_ctx *c, const struct ynode *n, cons
 }
 
 static void parse_init(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"steps", NULL};
-	static const char *const step_allowed[] = {"id", "uses", "with", "timeout", "on_failure", NULL};
+	static const char *const allowed[] = { "steps", NULL };
+	static const char *const step_allowed[] = { "id", "uses", "with", "timeout", "on_failure", NULL };
 	_cleanup_free_ char *where = NULL, *sp = NULL;
 	struct spec_service *svc = c->svc;
 	const struct ynode *steps;
@@ -662,8 +688,8 @@ static void parse_init(const struct svc_ctx *c, const struct ynode *n, const cha
 }
 
 static void parse_errors(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"on_init_failure", "on_panic", NULL};
-	static const char *const action_allowed[] = {"action", NULL};
+	static const char *const allowed[] = { "on_init_failure", "on_panic", NULL };
+	static const char *const action_allowed[] = { "action", NULL };
 	_cleanup_free_ char *where = NULL;
 	struct sect s;
 	const struct ynode *v;
@@ -675,7 +701,7 @@ static void parse_errors(const struct svc_ctx *c, const struct ynode *n, const c
 		struct sect a;
 		if (svc_open(c, &a, v, p, action_allowed, &w) &&
 		    SECT_ENUM(&a, "action", spec_init_failure_action, "on_init_failure action",
-			      &c->svc->on_init_failure) == 0)
+		              &c->svc->on_init_failure) == 0)
 			sect_missing(&a, "action");
 	}
 	if ((v = sect_get(&s, "on_panic"))) {
@@ -688,7 +714,7 @@ static void parse_errors(const struct svc_ctx *c, const struct ynode *n, const c
 }
 
 static void parse_restart_policy(const struct svc_ctx *c, const struct ynode *n, const char *path) {
-	static const char *const allowed[] = {"kind", "max_attempts", "delay", NULL};
+	static const char *const allowed[] = { "kind", "max_attempts", "delay", NULL };
 	_cleanup_free_ char *where = NULL;
 	struct spec_restart_policy *rp = &c->svc->restart_policy;
 	struct sect s;
@@ -701,11 +727,11 @@ static void parse_restart_policy(const struct svc_ctx *c, const struct ynode *n,
 	if (sect_u32(&s, "max_attempts", 1, UINT32_MAX, &rp->max_attempts) > 0 && rp->kind != SPEC_RESTART_ON_FAILURE) {
 		_cleanup_free_ char *p = spec_path_join(path, "max_attempts");
 		spec_error(c->d, sect_get(&s, "max_attempts"), p,
-			   "max_attempts only applies to kind on_failure, not '%s'", spec_restart_kind_to_string(rp->kind));
+		           "max_attempts only applies to kind on_failure, not '%s'",
+		           spec_restart_kind_to_string(rp->kind));
 	}
 	sect_duration(&s, "delay", &rp->delay_nsec);
 }
-
 
 static void resolve_health_port(const struct svc_ctx *c, const struct ynode *n) {
 	struct spec_service *svc = c->svc;
@@ -723,9 +749,9 @@ static void resolve_health_port(const struct svc_ctx *c, const struct ynode *n) 
 	if (check && check->type == YNODE_MAPPING) {
 		_cleanup_free_ char *p = xasprintf("%s.health.check.port", c->path);
 		spec_error(c->d, ynode_get(check, "port") ?: check, p,
-			   "a tcp check without a port probes the first http, https or websocket endpoint, but service "
-			   "'%s' has none; set a port",
-			   svc->name);
+		           "a tcp check without a port probes the first http, https or websocket endpoint, but service "
+		           "'%s' has none; set a port",
+		           svc->name);
 		return;
 	}
 	/* Implicit health check and nothing to probe: running means healthy. */
@@ -733,36 +759,68 @@ static void resolve_health_port(const struct svc_ctx *c, const struct ynode *n) 
 }
 
 void spec_parse_service(struct spec_diagnostics *d, const struct ynode *key, const struct ynode *n,
-			struct spec_service *svc) {
+                        struct spec_service *svc) {
 	static const char *const allowed[] = {
-		"rtype",	"schedule",	 "concurrency",	 "backoff_limit",     "image",	       "platform",
-		"command",	"env",		 "resources",	 "scale",	      "endpoints",     "port_mappings",
-		"depends",	"health",	 "init",	 "errors",	      "restart_policy", "storage",
-		"devices",	"user",		 "hostname",	 "labels",	      "stop_signal",   "stop_grace_period",
-		"privileged",	"capabilities", "cap_add",	 "cap_drop",	      "read_only_root_fs", "tty",
-		"dns",		"extra_hosts",	 "sysctls",	 "ulimits",	      "network_mode",  "logs",
-		"service_type", "wasm",		 NULL,
+		"rtype",
+		"schedule",
+		"concurrency",
+		"backoff_limit",
+		"image",
+		"platform",
+		"command",
+		"env",
+		"resources",
+		"scale",
+		"endpoints",
+		"port_mappings",
+		"depends",
+		"health",
+		"init",
+		"errors",
+		"restart_policy",
+		"storage",
+		"devices",
+		"user",
+		"hostname",
+		"labels",
+		"stop_signal",
+		"stop_grace_period",
+		"privileged",
+		"capabilities",
+		"cap_add",
+		"cap_drop",
+		"read_only_root_fs",
+		"tty",
+		"dns",
+		"extra_hosts",
+		"sysctls",
+		"ulimits",
+		"network_mode",
+		"logs",
+		"service_type",
+		"wasm",
+		NULL,
 	};
 	static const struct {
 		const char *key;
 		void (*parse)(const struct svc_ctx *c, const struct ynode *n, const char *path);
 	} sections[] = {
-		{"image", parse_image},
-		{"platform", parse_platform},
-		{"command", parse_command},
-		{"env", parse_env},
-		{"resources", parse_resources},
-		{"scale", parse_scale},
-		{"endpoints", parse_endpoints},
-		{"port_mappings", parse_port_mappings},
-		{"depends", parse_depends},
-		{"health", parse_health},
-		{"init", parse_init},
-		{"errors", parse_errors},
-		{"restart_policy", parse_restart_policy},
+		{ "image", parse_image },
+		{ "platform", parse_platform },
+		{ "command", parse_command },
+		{ "env", parse_env },
+		{ "resources", parse_resources },
+		{ "scale", parse_scale },
+		{ "endpoints", parse_endpoints },
+		{ "port_mappings", parse_port_mappings },
+		{ "depends", parse_depends },
+		{ "health", parse_health },
+		{ "init", parse_init },
+		{ "errors", parse_errors },
+		{ "restart_policy", parse_restart_policy },
 	};
 	_cleanup_free_ char *path = NULL, *where = NULL;
-	struct svc_ctx c = {.d = d, .svc = svc};
+	struct svc_ctx c = { .d = d, .svc = svc };
 	struct sect s;
 	const struct ynode *v;
 	int r;
@@ -775,9 +833,10 @@ void spec_parse_service(struct spec_diagnostics *d, const struct ynode *key, con
 	c.path = path;
 	if (!spec_valid_name(svc->name, 1, 63))
 		spec_error(d, key, path,
-			   "invalid service name '%s' (expected 1-63 characters of a-z, 0-9 and '-', starting with a letter "
-			   "or digit and not ending with '-')",
-			   svc->name);
+		           "invalid service name '%s' (expected 1-63 characters of a-z, 0-9 and '-', starting with a "
+		           "letter "
+		           "or digit and not ending with '-')",
+		           svc->name);
 
 	where = xasprintf("service '%s'", svc->name);
 	if (!sect_open(&s, d, n, path, where, allowed))
@@ -791,25 +850,27 @@ void spec_parse_service(struct spec_diagnostics *d, const struct ynode *key, con
 
 		if (svc->rtype != SPEC_RTYPE_CRON)
 			spec_error(d, sect_get(&s, "schedule"), p, "schedule only applies to rtype cron, not '%s'",
-				   spec_rtype_to_string(svc->rtype));
+			           spec_rtype_to_string(svc->rtype));
 		else if (cron_parse(svc->schedule, &svc->cron, &e) < 0)
 			spec_error(d, sect_get(&s, "schedule"), p, "invalid cron expression '%s': %s", svc->schedule,
-				   e->message);
+			           e->message);
 	} else if (r == 0 && svc->rtype == SPEC_RTYPE_CRON) {
 		_cleanup_free_ char *p = spec_path_join(path, "schedule");
-		spec_error(d, n, p, "missing required field 'schedule' in service '%s' (rtype cron runs on a schedule)",
-			   svc->name);
+		/* Point at "rtype: cron", the line that asks for a schedule. */
+		spec_error(d, sect_get(&s, "rtype"), p,
+		           "missing required field 'schedule' in service '%s' (rtype cron runs on a schedule)",
+		           svc->name);
 	}
 	if (SECT_ENUM(&s, "concurrency", spec_concurrency, "concurrency policy", &svc->concurrency) > 0 &&
 	    svc->rtype != SPEC_RTYPE_CRON) {
 		_cleanup_free_ char *p = spec_path_join(path, "concurrency");
 		spec_error(d, sect_get(&s, "concurrency"), p, "concurrency only applies to rtype cron, not '%s'",
-			   spec_rtype_to_string(svc->rtype));
+		           spec_rtype_to_string(svc->rtype));
 	}
 	if (sect_u32(&s, "backoff_limit", 0, 100, &svc->backoff_limit) > 0 && svc->rtype == SPEC_RTYPE_SERVICE) {
 		_cleanup_free_ char *p = spec_path_join(path, "backoff_limit");
 		spec_error(d, sect_get(&s, "backoff_limit"), p,
-			   "backoff_limit only applies to rtype job or cron, not 'service'");
+		           "backoff_limit only applies to rtype job or cron, not 'service'");
 	}
 
 	if (!sect_get(&s, "image"))

@@ -1,21 +1,39 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Checks across services: dependency targets, cycles (named), start order,
  * host port conflicts. Runs after every service is bound. */
+#include <stdarg.h>
+
 #include "basic/alloc.h"
 #include "basic/strbuf.h"
 #include "spec/spec-internal.h"
 #include "basic/banned.h"
 
-static const struct ynode *depends_node(const struct ynode *root, const struct spec_service *svc, size_t i,
-					const char *key) {
-	const struct ynode *l = ynode_get(ynode_get(ynode_get(root, "services"), svc->name), "depends");
-	const struct ynode *item, *v;
+/* Report at `key` of the k-th bound item of services.NAME.LIST. Binding
+ * skipped (and reported) items that are not mappings, so k is not always the
+ * item's index in the YAML list: count mappings to find it. */
+static void item_error(struct spec_diagnostics *d, const struct ynode *root, const struct spec_service *svc,
+                       const char *list, size_t k, const char *key, const char *fmt, ...) _printf_(7, 8);
+static void item_error(struct spec_diagnostics *d, const struct ynode *root, const struct spec_service *svc,
+                       const char *list, size_t k, const char *key, const char *fmt, ...) {
+	const struct ynode *l = ynode_get(ynode_get(ynode_get(root, "services"), svc->name), list), *at = NULL;
+	_cleanup_free_ char *m = NULL, *p = NULL;
+	size_t index = k;
+	va_list ap;
 
-	if (!l || l->type != YNODE_SEQUENCE || i >= l->n)
-		return NULL;
-	item = l->items[i];
-	v = key ? ynode_get(item, key) : NULL;
-	return v ? v : item;
+	for (size_t i = 0; l && l->type == YNODE_SEQUENCE && i < l->n; i++) {
+		if (l->items[i]->type != YNODE_MAPPING)
+			continue;
+		if (k-- > 0)
+			continue;
+		index = i;
+		at = ynode_get(l->items[i], key) ?: l->items[i];
+		break;
+	}
+	va_start(ap, fmt);
+	m = xvasprintf(fmt, ap);
+	va_end(ap);
+	p = xasprintf("services.%s.%s[%zu].%s", svc->name, list, index, key);
+	spec_error(d, at, p, "%s", m);
 }
 
 static ssize_t service_index(const struct spec_deployment *dep, const char *name) {
@@ -25,38 +43,57 @@ static ssize_t service_index(const struct spec_deployment *dep, const char *name
 	return -1;
 }
 
-static void check_depends_targets(struct spec_diagnostics *d, const struct ynode *root,
-				  struct spec_deployment *dep) {
+/* "web, db, cache", at most SERVICE_NAMES_MAX of them. */
+#define SERVICE_NAMES_MAX 10
+static char *service_names(const struct spec_deployment *dep) {
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+
+	for (size_t k = 0; k < dep->n_services && k < SERVICE_NAMES_MAX; k++)
+		strbuf_addf(&sb, "%s%s", k ? ", " : "", dep->services[k].name);
+	if (dep->n_services > SERVICE_NAMES_MAX)
+		strbuf_addf(&sb, " and %zu more", dep->n_services - SERVICE_NAMES_MAX);
+	return strbuf_detach(&sb, NULL);
+}
+
+static void check_depends_targets(struct spec_diagnostics *d, const struct ynode *root, struct spec_deployment *dep) {
+	_cleanup_free_ char **all = xnew(char *, dep->n_services + 1);
+
+	for (size_t i = 0; i < dep->n_services; i++)
+		all[i] = dep->services[i].name;
 	for (size_t i = 0; i < dep->n_services; i++) {
 		struct spec_service *svc = &dep->services[i];
 
 		for (size_t j = 0; j < svc->n_depends; j++) {
 			const char *target = svc->depends[j].service;
-			_cleanup_free_ char *p = NULL;
 
 			if (!target)
 				continue;
-			p = xasprintf("services.%s.depends[%zu].service", svc->name, j);
 			if (streq(target, svc->name)) {
-				spec_error(d, depends_node(root, svc, j, "service"), p,
-					   "service '%s' depends on itself", svc->name);
+				item_error(d, root, svc, "depends", j, "service", "service '%s' depends on itself",
+				           svc->name);
 				continue;
 			}
 			if (service_index(dep, target) < 0) {
 				_cleanup_free_ char *names = NULL;
-				struct strbuf sb = STRBUF_INIT;
-				for (size_t k = 0; k < dep->n_services; k++)
-					strbuf_addf(&sb, "%s%s", k ? ", " : "", dep->services[k].name);
-				names = strbuf_detach(&sb, NULL);
-				spec_error(d, depends_node(root, svc, j, "service"), p,
-					   "service '%s' depends on unknown service '%s' (services: %s)", svc->name,
-					   target, names);
+				const char *hint;
+
+				hint = spec_suggest(target, (const char *const *)all);
+				if (hint) {
+					item_error(d, root, svc, "depends", j, "service",
+					           "service '%s' depends on unknown service '%s' (did you mean '%s'?)",
+					           svc->name, target, hint);
+					continue;
+				}
+				names = service_names(dep);
+				item_error(d, root, svc, "depends", j, "service",
+				           "service '%s' depends on unknown service '%s' (services: %s)", svc->name,
+				           target, names);
 				continue;
 			}
 			for (size_t k = 0; k < j; k++)
 				if (svc->depends[k].service && streq(svc->depends[k].service, target)) {
-					spec_error(d, depends_node(root, svc, j, "service"), p,
-						   "service '%s' lists dependency '%s' twice", svc->name, target);
+					item_error(d, root, svc, "depends", j, "service",
+					           "service '%s' lists dependency '%s' twice", svc->name, target);
 					break;
 				}
 		}
@@ -68,7 +105,7 @@ enum { WHITE, GREY, BLACK };
 /* Depth-first search in file order; on a back edge report the cycle once,
  * at the depends entry that closes it. */
 static bool visit(struct spec_diagnostics *d, const struct ynode *root, struct spec_deployment *dep, size_t v,
-		  int *color, size_t *stack, size_t depth, size_t *order, size_t *n_order) {
+                  int *color, size_t *stack, size_t depth, size_t *order, size_t *n_order) {
 	struct spec_service *svc = &dep->services[v];
 	bool ok = true;
 
@@ -84,7 +121,6 @@ static bool visit(struct spec_diagnostics *d, const struct ynode *root, struct s
 			continue;
 		if (color[w] == GREY) {
 			_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-			_cleanup_free_ char *p = xasprintf("services.%s.depends[%zu].service", svc->name, j);
 			size_t start = 0;
 
 			while (stack[start] != (size_t)w)
@@ -92,7 +128,7 @@ static bool visit(struct spec_diagnostics *d, const struct ynode *root, struct s
 			for (size_t k = start; k <= depth; k++)
 				strbuf_addf(&sb, "%s -> ", dep->services[stack[k]].name);
 			strbuf_addstr(&sb, dep->services[w].name);
-			spec_error(d, depends_node(root, svc, j, "service"), p, "dependency cycle: %s", strbuf_str(&sb));
+			item_error(d, root, svc, "depends", j, "service", "dependency cycle: %s", strbuf_str(&sb));
 			ok = false;
 			continue;
 		}
@@ -135,18 +171,20 @@ static void check_port_conflicts(struct spec_diagnostics *d, const struct ynode 
 
 				for (size_t pj = 0; pj < limit; pj++) {
 					const struct spec_port_mapping *pb = &b->port_mappings[pj];
-					_cleanup_free_ char *p = NULL;
-					const struct ynode *at;
 
-					if (pb->host_port != pa->host_port || pb->protocol != pa->protocol || !pb->host_ip ||
-					    !ips_overlap(pa->host_ip, pb->host_ip))
+					if (pb->host_port != pa->host_port || pb->protocol != pa->protocol ||
+					    !pb->host_ip || !ips_overlap(pa->host_ip, pb->host_ip))
 						continue;
-					p = xasprintf("services.%s.port_mappings[%zu].host_port", a->name, pi);
-					at = ynode_get(ynode_get(ynode_get(root, "services"), a->name), "port_mappings");
-					at = at && at->type == YNODE_SEQUENCE && pi < at->n ? at->items[pi] : NULL;
-					at = at ? (ynode_get(at, "host_port") ?: at) : NULL;
-					spec_error(d, at, p, "host port %u/%s is already mapped by service '%s'",
-						   pa->host_port, spec_ip_protocol_to_string(pa->protocol), b->name);
+					if (a == b)
+						item_error(d, root, a, "port_mappings", pi, "host_port",
+						           "host port %u/%s is mapped twice in service '%s'",
+						           pa->host_port, spec_ip_protocol_to_string(pa->protocol),
+						           a->name);
+					else
+						item_error(d, root, a, "port_mappings", pi, "host_port",
+						           "host port %u/%s is already mapped by service '%s'",
+						           pa->host_port, spec_ip_protocol_to_string(pa->protocol),
+						           b->name);
 					reported = true;
 					break;
 				}

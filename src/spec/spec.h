@@ -14,7 +14,7 @@
 #include "spec/cron.h"
 
 #define SPEC_MAX_DIAGNOSTICS 50
-#define SPEC_MAX_FILE_SIZE (4u * 1024 * 1024)
+#define SPEC_MAX_FILE_SIZE   (4u * 1024 * 1024)
 
 enum spec_rtype { SPEC_RTYPE_SERVICE, SPEC_RTYPE_JOB, SPEC_RTYPE_CRON, _SPEC_RTYPE_MAX, _SPEC_RTYPE_INVALID = -1 };
 enum spec_pull_policy {
@@ -141,8 +141,8 @@ enum spec_concurrency {
 	_SPEC_CONCURRENCY_INVALID = -1,
 };
 
-#define SPEC_DECLARE_STRING_TABLE(name, type)                                                                          \
-	const char *name##_to_string(type v);                                                                          \
+#define SPEC_DECLARE_STRING_TABLE(name, type) \
+	const char *name##_to_string(type v); \
 	type name##_from_string(const char *s);
 
 SPEC_DECLARE_STRING_TABLE(spec_rtype, enum spec_rtype)
@@ -185,8 +185,8 @@ struct spec_platform {
 
 struct spec_command {
 	char **entrypoint; /* NULL: the image's */
-	char **args;	   /* NULL: the image's */
-	char *workdir;	   /* NULL: the image's */
+	char **args;       /* NULL: the image's */
+	char *workdir;     /* NULL: the image's */
 };
 
 struct spec_gpu {
@@ -198,12 +198,12 @@ struct spec_gpu {
 };
 
 struct spec_resources {
-	double cpu;		     /* cores; 0: unlimited */
-	uint64_t memory;	     /* bytes; 0: unlimited */
-	int64_t pids_limit;	     /* 0: unlimited */
-	char *cpuset;		     /* "0-3,5" */
-	uint64_t cpu_shares;	     /* 0: default */
-	uint64_t memory_swap;	     /* 0: default */
+	double cpu;                  /* cores; 0: unlimited */
+	uint64_t memory;             /* bytes; 0: unlimited */
+	int64_t pids_limit;          /* 0: unlimited */
+	char *cpuset;                /* "0-3,5" */
+	uint64_t cpu_shares;         /* 0: default */
+	uint64_t memory_swap;        /* 0: default */
 	uint64_t memory_reservation; /* 0: none */
 	bool has_oom_score_adj;
 	int32_t oom_score_adj;
@@ -215,9 +215,9 @@ struct spec_scale {
 	uint32_t replicas; /* fixed */
 	uint32_t min, max; /* adaptive */
 	uint64_t cooldown_nsec;
-	uint32_t target_cpu;	/* percent, 0: unset */
+	uint32_t target_cpu;    /* percent, 0: unset */
 	uint32_t target_memory; /* percent, 0: unset */
-	uint32_t target_rps;	/* requests per second per replica, 0: unset */
+	uint32_t target_rps;    /* requests per second per replica, 0: unset */
 };
 
 struct spec_endpoint {
@@ -265,11 +265,11 @@ struct spec_init_step {
 	uint64_t timeout_nsec;
 	enum spec_on_failure on_failure;
 	/* with: */
-	char *host;	 /* wait_tcp */
-	uint16_t port;	 /* wait_tcp */
-	char *url;	 /* wait_http */
-	uint16_t expect_status; /* wait_http */
-	char *command;	 /* run */
+	char *host;                 /* wait_tcp */
+	uint16_t port;              /* wait_tcp */
+	char *url;                  /* wait_http */
+	uint16_t expect_status;     /* wait_http */
+	char *command;              /* run */
 	uint64_t with_timeout_nsec; /* with.timeout; 0: the step's timeout */
 };
 
@@ -387,8 +387,9 @@ struct spec_deployment {
 
 struct spec_diag {
 	unsigned line, col; /* 0: whole file */
-	char *path;	    /* "services.web.health.check.type", may be NULL */
+	char *path;         /* "services.web.health.check.type", may be NULL */
 	char *message;
+	size_t seq; /* order found: ties in position keep it */
 };
 
 struct spec_diagnostics {
@@ -396,21 +397,22 @@ struct spec_diagnostics {
 	struct spec_diag *items;
 	size_t n, alloc;
 	bool truncated; /* more than SPEC_MAX_DIAGNOSTICS were found */
+	size_t n_found; /* all that were found, shown or not */
 };
 
 void spec_diagnostics_init(struct spec_diagnostics *d, const char *file);
 void spec_diagnostics_release(struct spec_diagnostics *d);
 void spec_diagnostics_add(struct spec_diagnostics *d, unsigned line, unsigned col, const char *path, const char *fmt,
-			  ...) _printf_(5, 6);
+                          ...) _printf_(5, 6);
 /* "web.yaml:12:7: services.web.health.check.type: unknown check type ..." */
 char *spec_diag_format(const struct spec_diagnostics *d, const struct spec_diag *item);
 
 /* Parse and validate. On failure returns -EINVAL with *diags filled (when
  * non-NULL) and a summary in *reterr naming the first problem. */
 int spec_load_file(const char *path, struct spec_deployment **ret, struct spec_diagnostics *diags,
-		   struct za_error **reterr);
+                   struct za_error **reterr);
 int spec_load_string(const char *name, const char *buf, size_t len, struct spec_deployment **ret,
-		     struct spec_diagnostics *diags, struct za_error **reterr);
+                     struct spec_diagnostics *diags, struct za_error **reterr);
 
 struct spec_deployment *spec_deployment_free(struct spec_deployment *d);
 static inline void spec_deployment_freep(struct spec_deployment **d) {

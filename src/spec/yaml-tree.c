@@ -69,8 +69,8 @@ static struct ynode *ynode_new(struct loader *l, enum ynode_type type, const yam
 	struct ynode *n;
 
 	if (l->n_nodes >= YAML_TREE_MAX_NODES) {
-		loader_fail(l, (unsigned)mark->line + 1, (unsigned)mark->column + 1,
-			    "document has more than %d nodes", YAML_TREE_MAX_NODES);
+		loader_fail(l, (unsigned)mark->line + 1, (unsigned)mark->column + 1, "document has more than %d nodes",
+		            YAML_TREE_MAX_NODES);
 		return NULL;
 	}
 	l->n_nodes++;
@@ -86,7 +86,7 @@ static struct ynode *ynode_copy(struct loader *l, const struct ynode *src) {
 
 	if (l->n_nodes >= YAML_TREE_MAX_NODES) {
 		loader_fail(l, src->line, src->col, "document has more than %d nodes (alias expansion)",
-			    YAML_TREE_MAX_NODES);
+		            YAML_TREE_MAX_NODES);
 		return NULL;
 	}
 	l->n_nodes++;
@@ -164,7 +164,7 @@ static int loader_next(struct loader *l, yaml_event_t *ev) {
 	if (m->index < l->len && l->buf[m->index] == '\t')
 		hint = " (YAML indentation must use spaces, not tabs)";
 	return loader_fail(l, (unsigned)m->line + 1, (unsigned)m->column + 1, "%s%s%s%s%s", strempty(p->problem),
-			   p->context ? " " : "", strempty(p->context), strempty(started), hint);
+	                   p->context ? " " : "", strempty(p->context), strempty(started), hint);
 }
 
 static bool ynode_key_equal(const struct ynode *a, const struct ynode *b) {
@@ -180,7 +180,7 @@ static int loader_load_node(struct loader *l, yaml_event_t *ev, unsigned depth, 
 
 	if (depth > YAML_TREE_MAX_DEPTH) {
 		r = loader_fail(l, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
-				"nesting deeper than %d levels", YAML_TREE_MAX_DEPTH);
+		                "nesting deeper than %d levels", YAML_TREE_MAX_DEPTH);
 		yaml_event_delete(ev);
 		return r;
 	}
@@ -202,7 +202,7 @@ static int loader_load_node(struct loader *l, yaml_event_t *ev, unsigned depth, 
 		struct ynode *target = loader_find_anchor(l, (const char *)ev->data.alias.anchor);
 		if (!target) {
 			r = loader_fail(l, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
-					"unknown alias '*%s'", (const char *)ev->data.alias.anchor);
+			                "unknown alias '*%s'", (const char *)ev->data.alias.anchor);
 			yaml_event_delete(ev);
 			return r;
 		}
@@ -218,7 +218,7 @@ static int loader_load_node(struct loader *l, yaml_event_t *ev, unsigned depth, 
 		if (!n)
 			break;
 		n->block = mapping ? ev->data.mapping_start.style == YAML_BLOCK_MAPPING_STYLE
-				   : ev->data.sequence_start.style == YAML_BLOCK_SEQUENCE_STYLE;
+		                   : ev->data.sequence_start.style == YAML_BLOCK_SEQUENCE_STYLE;
 		loader_add_anchor(l, mapping ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor, n);
 		yaml_event_delete(ev);
 		for (;;) {
@@ -234,16 +234,17 @@ static int loader_load_node(struct loader *l, yaml_event_t *ev, unsigned depth, 
 				if ((r = loader_load_node(l, &child, depth + 1, &key)) < 0)
 					return r;
 				if (key->type != YNODE_SCALAR) {
-					r = loader_fail(l, key->line, key->col, "mapping keys must be scalars, not a %s",
-							ynode_type_to_string(key->type));
+					r = loader_fail(l, key->line, key->col,
+					                "mapping keys must be scalars, not a %s",
+					                ynode_type_to_string(key->type));
 					ynode_free(key);
 					return r;
 				}
 				for (size_t i = 0; i < n->n; i++)
 					if (ynode_key_equal(n->keys[i], key)) {
 						r = loader_fail(l, key->line, key->col,
-								"duplicate key '%s' (first at line %u)", key->value,
-								n->keys[i]->line);
+						                "duplicate key '%s' (first at line %u)", key->value,
+						                n->keys[i]->line);
 						ynode_free(key);
 						return r;
 					}
@@ -268,7 +269,7 @@ static int loader_load_node(struct loader *l, yaml_event_t *ev, unsigned depth, 
 
 	default:
 		r = loader_fail(l, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
-				"unexpected YAML event %d", (int)ev->type);
+		                "unexpected YAML event %d", (int)ev->type);
 		yaml_event_delete(ev);
 		return r;
 	}
@@ -281,7 +282,7 @@ static int loader_load_node(struct loader *l, yaml_event_t *ev, unsigned depth, 
 }
 
 int yaml_tree_parse(const char *buf, size_t len, struct ynode **ret, unsigned *ret_line, unsigned *ret_col,
-		    char **ret_message) {
+                    char **ret_message) {
 	struct loader l = {};
 	_cleanup_(yaml_parser_deletep) yaml_parser_t *parser = NULL;
 	_cleanup_(ynode_freep) struct ynode *root = NULL;
@@ -307,8 +308,8 @@ int yaml_tree_parse(const char *buf, size_t len, struct ynode **ret, unsigned *r
 		case YAML_DOCUMENT_START_EVENT:
 			if (root) {
 				r = loader_fail(&l, (unsigned)ev.start_mark.line + 1,
-						(unsigned)ev.start_mark.column + 1,
-						"more than one YAML document; a spec file holds exactly one");
+				                (unsigned)ev.start_mark.column + 1,
+				                "more than one YAML document; a spec file holds exactly one");
 				yaml_event_delete(&ev);
 				done = true;
 				break;

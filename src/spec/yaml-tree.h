@@ -42,7 +42,7 @@ struct ynode {
  * *ret_message (allocated) to the first syntax error. An empty document
  * yields *ret = NULL and 0. */
 int yaml_tree_parse(const char *buf, size_t len, struct ynode **ret, unsigned *ret_line, unsigned *ret_col,
-		    char **ret_message);
+                    char **ret_message);
 struct ynode *ynode_free(struct ynode *n);
 static inline void ynode_freep(struct ynode **n) {
 	*n = ynode_free(*n);

@@ -89,7 +89,7 @@ static const struct {
 	{ "* * * 0 *", "month: value 0 out of range 1-12" },
 	{ "* * * 13 *", "month: value 13 out of range 1-12" },
 	{ "* * * * 8", "day-of-week: value 8 out of range 0-7" },
-	{ "0 * * * * 0", "day-of-week: value 0 out of range 1-7" },
+	{ "0 * * * * 0", "day-of-week: value 0 out of range 1-7 (with 6 or 7 fields 1 is Sunday; use 1 or SUN)" },
 	{ "0 * * * * 8", "day-of-week: value 8 out of range 1-7" },
 	{ "0 0 0 1 1 * 1969", "year: value 1969 out of range 1970-2099" },
 	{ "0 0 0 1 1 * 2100", "year: value 2100 out of range 1970-2099" },
