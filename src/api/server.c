@@ -1,2 +1,777 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder: being written */
+/* libmicrohttpd driven by sd-event in one thread.
+ *
+ * MHD runs in "external epoll" mode: its epoll fd is an sd-event io source
+ * and a one-shot timer carries MHD_get_timeout(), refreshed by a prepare
+ * callback before every poll, so work made pending from outside MHD (a
+ * resumed connection, a queued stream line) is never stuck. Suspended
+ * connections leave MHD's epoll set, so while a stream waits for data we
+ * watch its socket for EPOLLRDHUP ourselves to notice a client that left. */
+#include "api/server.h"
+
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "basic/alloc.h"
+#include "basic/log.h"
+#include "basic/parse.h"
+#include "basic/strbuf.h"
+#include "basic/banned.h"
+
+#define STREAM_BLOCK_SIZE (32 * 1024)
+
+struct route {
+	char *method;
+	char *path;
+	api_handler_fn fn;
+	void *userdata;
+};
+
+struct api_server {
+	sd_event *event;
+	struct MHD_Daemon *mhd;
+	sd_event_source *io_source, *timer_source;
+	struct route *routes;
+	size_t n_routes, alloc_routes;
+	struct api_request *requests; /* in flight */
+	unsigned n_requests;
+	bool accepting;
+};
+
+struct api_request {
+	unsigned n_ref;              /* the connection's, plus the owner's while suspended */
+	struct api_server *server;   /* NULL once completed */
+	struct MHD_Connection *conn; /* NULL once completed */
+	struct api_request *prev, *next;
+	char *method, *path;
+	struct strbuf raw; /* body as received */
+	json_t *body;
+	struct MHD_Response *response; /* answered, not yet queued */
+	unsigned status;
+	struct api_stream *stream; /* strong */
+	bool dispatched, answered, queued;
+	bool suspended; /* connection suspended waiting for the owner's reply */
+	bool owner_ref; /* api_request_suspend()'s reference not yet given back */
+};
+
+struct api_stream {
+	unsigned n_ref; /* producer, response, request */
+	sd_event *event;
+	struct api_request *req; /* weak; NULL once the request completed */
+	struct strbuf buf;
+	size_t off;   /* bytes of buf already handed to MHD */
+	bool ended;   /* the producer let go */
+	bool closed;  /* client gone, dropped, or server stopping */
+	bool waiting; /* connection suspended in the reader, waiting for data */
+	bool notified;
+	api_stream_closed_fn closed_fn;
+	void *closed_userdata;
+	sd_event_source *hup_source, *defer_source;
+};
+
+int api_listen_unix(const char *path, mode_t mode, gid_t gid, struct za_error **reterr) {
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old_umask;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, ENAMETOOLONG,
+		                     "socket path '%s' is longer than %zu bytes; choose a shorter runtime directory",
+		                     path, sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "cannot create API socket: %m");
+	if (unlink(path) < 0 && errno != ENOENT)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "cannot remove stale socket '%s': %m", path);
+	/* No window in which the socket exists with looser permissions. */
+	old_umask = umask(~mode & 0777);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = r < 0 ? -errno : 0;
+	umask(old_umask);
+	if (r < 0)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot bind API socket '%s': %m", path);
+	if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) {
+		r = -errno;
+		(void)unlink(path);
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r, "cannot give socket '%s' to group %u: %m", path,
+		                     (unsigned)gid);
+	}
+	if (chmod(path, mode) < 0 || listen(fd, 128) < 0) {
+		r = -errno;
+		(void)unlink(path);
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot listen on API socket '%s': %m", path);
+	}
+	return TAKE_FD(fd);
+}
+
+/* ---- requests ---- */
+
+static struct api_request *request_unref(struct api_request *req) {
+	if (!req || --req->n_ref > 0)
+		return NULL;
+	strbuf_release(&req->raw);
+	json_decref(req->body);
+	free(req->method);
+	free(req->path);
+	free(req);
+	return NULL;
+}
+
+static void request_drop_owner_ref(struct api_request *req) {
+	if (req->owner_ref) {
+		req->owner_ref = false;
+		request_unref(req);
+	}
+}
+
+const char *api_request_method(const struct api_request *req) {
+	return req->method;
+}
+
+const char *api_request_path(const struct api_request *req) {
+	return req->path;
+}
+
+const char *api_request_query(struct api_request *req, const char *name) {
+	return req->conn ? MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
+}
+
+const char *api_request_header(struct api_request *req, const char *name) {
+	return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
+}
+
+json_t *api_request_body(const struct api_request *req) {
+	return req->body;
+}
+
+bool api_request_gone(const struct api_request *req) {
+	return !req->conn;
+}
+
+void api_request_suspend(struct api_request *req) {
+	if (!req->conn || req->answered || req->suspended)
+		return;
+	MHD_suspend_connection(req->conn);
+	req->suspended = true;
+	req->owner_ref = true;
+	req->n_ref++;
+}
+
+/* Record resp as the answer; it is queued when MHD next calls on_access
+ * (right after the handler, or once the resumed connection is processed). */
+static int request_answer(struct api_request *req, unsigned status, struct MHD_Response *resp, bool by_owner) {
+	int r = 0;
+
+	if (req->answered || !req->conn) {
+		MHD_destroy_response(resp);
+		r = req->answered ? -EALREADY : -ECONNRESET;
+	} else {
+		req->answered = true;
+		req->response = resp;
+		req->status = status;
+		log_debug("%s %s -> %u", req->method, req->path, status);
+		if (req->suspended) {
+			req->suspended = false;
+			MHD_resume_connection(req->conn);
+		}
+	}
+	if (by_owner)
+		request_drop_owner_ref(req);
+	return r;
+}
+
+static struct MHD_Response *response_from_json(json_t *body) {
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	struct MHD_Response *resp;
+	char *text;
+	size_t len;
+
+	text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	strbuf_addstr(&sb, text ? text : "{}");
+	strbuf_addch(&sb, '\n');
+	free(text);
+	text = strbuf_detach(&sb, &len);
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		oom();
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return resp;
+}
+
+int api_reply_json(struct api_request *req, unsigned status, json_t *body) {
+	struct MHD_Response *resp = response_from_json(body);
+	json_decref(body);
+	return request_answer(req, status, resp, true);
+}
+
+static json_t *error_body(enum za_error_kind kind, const char *message) {
+	return json_pack("{s:s, s:s}", "kind", za_error_kind_to_string(kind) ?: "internal", "message", message);
+}
+
+static int reply_error_internal(struct api_request *req, unsigned status, enum za_error_kind kind, const char *message,
+                                bool by_owner) {
+	struct MHD_Response *resp;
+	json_t *body;
+
+	if (status >= 500)
+		log_warning("%s %s: %s: %s", req->method, req->path, za_error_kind_to_label(kind), message);
+	else
+		log_info("%s %s: %s: %s", req->method, req->path, za_error_kind_to_label(kind), message);
+	body = error_body(kind, message);
+	resp = response_from_json(body);
+	json_decref(body);
+	return request_answer(req, status, resp, by_owner);
+}
+
+int api_reply_error(struct api_request *req, const struct za_error *e) {
+	if (!e)
+		return reply_error_internal(req, 500, ZA_ERROR_INTERNAL, "unknown error", true);
+	return reply_error_internal(req, (unsigned)za_error_kind_http_status(e->kind), e->kind, e->message, true);
+}
+
+int api_reply_error_status(struct api_request *req, unsigned status, enum za_error_kind kind, const char *fmt, ...) {
+	_cleanup_free_ char *message = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	message = xvasprintf(fmt, ap);
+	va_end(ap);
+	return reply_error_internal(req, status, kind, message, true);
+}
+
+static void reply_error_server(struct api_request *req, unsigned status, enum za_error_kind kind, const char *fmt, ...)
+        _printf_(4, 5);
+static void reply_error_server(struct api_request *req, unsigned status, enum za_error_kind kind, const char *fmt,
+                               ...) {
+	_cleanup_free_ char *message = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	message = xvasprintf(fmt, ap);
+	va_end(ap);
+	(void)reply_error_internal(req, status, kind, message, false);
+}
+
+/* ---- streams ---- */
+
+static struct api_stream *stream_unref(struct api_stream *st) {
+	if (!st || --st->n_ref > 0)
+		return NULL;
+	sd_event_source_disable_unref(st->hup_source);
+	sd_event_source_disable_unref(st->defer_source);
+	sd_event_unref(st->event);
+	strbuf_release(&st->buf);
+	free(st);
+	return NULL;
+}
+
+static void stream_notify_closed(struct api_stream *st) {
+	if (st->notified || st->ended || !st->closed_fn)
+		return;
+	st->notified = true;
+	st->closed_fn(st, st->closed_userdata);
+}
+
+static int on_stream_defer(sd_event_source *es, void *userdata) {
+	struct api_stream *st = userdata;
+
+	st->defer_source = sd_event_source_disable_unref(st->defer_source);
+	st->n_ref++;
+	stream_notify_closed(st);
+	stream_unref(st);
+	return 0;
+}
+
+/* Let MHD process the connection again: to send new data, finish, or see
+ * that the stream was closed. */
+static void stream_wake(struct api_stream *st) {
+	st->hup_source = sd_event_source_disable_unref(st->hup_source);
+	if (!st->waiting)
+		return;
+	st->waiting = false;
+	if (st->req && st->req->conn)
+		MHD_resume_connection(st->req->conn);
+}
+
+static int on_stream_hup(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+	struct api_stream *st = userdata;
+
+	log_debug("stream client of %s hung up", st->req ? st->req->path : "?");
+	st->closed = true;
+	stream_wake(st);
+	return 0;
+}
+
+static void stream_wait(struct api_stream *st) {
+	const union MHD_ConnectionInfo *ci;
+	struct MHD_Connection *conn = st->req->conn;
+
+	MHD_suspend_connection(conn);
+	st->waiting = true;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci && sd_event_add_io(st->event, &st->hup_source, ci->connect_fd, EPOLLRDHUP, on_stream_hup, st) < 0)
+		st->hup_source = NULL; /* we will notice at the next line instead */
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
+	struct api_stream *st = cls;
+	size_t n;
+
+	if (st->closed)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (st->off < st->buf.len) {
+		n = MIN(max, st->buf.len - st->off);
+		memcpy(out, st->buf.buf + st->off, n);
+		st->off += n;
+		if (st->off == st->buf.len) {
+			strbuf_reset(&st->buf);
+			st->off = 0;
+		}
+		return (ssize_t)n;
+	}
+	if (st->ended)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (!st->waiting && st->req && st->req->conn)
+		stream_wait(st);
+	return 0;
+}
+
+static void stream_response_free(void *cls) {
+	stream_unref(cls);
+}
+
+struct api_stream *api_stream_begin(struct api_request *req, unsigned status) {
+	struct api_stream *st = xnew(struct api_stream, 1);
+	struct MHD_Response *resp;
+
+	st->n_ref = 1;
+	if (req->answered || !req->conn) {
+		st->closed = true;
+		request_drop_owner_ref(req);
+		return st;
+	}
+	st->event = sd_event_ref(req->server->event);
+	st->req = req;
+	req->stream = st;
+	st->n_ref += 2; /* request, response */
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE, stream_read, st,
+	                                         stream_response_free);
+	if (!resp)
+		oom();
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+	(void)request_answer(req, status, resp, true);
+	return st;
+}
+
+static void stream_drop(struct api_stream *st, const char *why) {
+	const union MHD_ConnectionInfo *ci;
+
+	log_info("%s %s: dropping stream client: %s", st->req ? st->req->method : "?", st->req ? st->req->path : "?",
+	         why);
+	st->closed = true;
+	strbuf_release(&st->buf);
+	st->off = 0;
+	if (st->waiting) {
+		stream_wake(st);
+		return;
+	}
+	/* MHD waits for the socket to drain; shut it so MHD sees the error now. */
+	if (st->req && st->req->conn) {
+		ci = MHD_get_connection_info(st->req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci)
+			(void)shutdown(ci->connect_fd, SHUT_RDWR);
+	}
+}
+
+int api_stream_send_json(struct api_stream *st, json_t *line) {
+	char *text;
+	size_t len;
+
+	if (st->closed || st->ended || !st->req) {
+		json_decref(line);
+		return -EPIPE;
+	}
+	text = json_dumps(line, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(line);
+	if (!text)
+		return -EINVAL;
+	len = strlen(text);
+	if (st->buf.len - st->off + len + 1 > API_STREAM_BUFFER_MAX) {
+		free(text);
+		stream_drop(st, "client is not reading");
+		return -EPIPE;
+	}
+	if (st->off > 0 && st->off >= st->buf.len / 2) {
+		memmove(st->buf.buf, st->buf.buf + st->off, st->buf.len - st->off);
+		st->buf.len -= st->off;
+		st->buf.buf[st->buf.len] = '\0';
+		st->off = 0;
+	}
+	strbuf_add(&st->buf, text, len);
+	strbuf_addch(&st->buf, '\n');
+	free(text);
+	stream_wake(st);
+	return 0;
+}
+
+int api_stream_send_error(struct api_stream *st, const struct za_error *e) {
+	enum za_error_kind kind = e ? e->kind : ZA_ERROR_INTERNAL;
+	return api_stream_send_json(st,
+	                            json_pack("{s:o}", "error", error_body(kind, e ? e->message : "unknown error")));
+}
+
+void api_stream_set_closed_callback(struct api_stream *st, api_stream_closed_fn fn, void *userdata) {
+	st->closed_fn = fn;
+	st->closed_userdata = userdata;
+	/* Born closed, or closed already: tell the producer from the loop. */
+	if (st->closed && fn && st->event && !st->notified && !st->defer_source)
+		(void)sd_event_add_defer(st->event, &st->defer_source, on_stream_defer, st);
+}
+
+bool api_stream_closed(const struct api_stream *st) {
+	return st->closed || !st->req;
+}
+
+void api_stream_end(struct api_stream *st) {
+	if (!st || st->ended)
+		return;
+	st->ended = true;
+	stream_wake(st);
+	stream_unref(st);
+}
+
+/* ---- dispatch ---- */
+
+static int json_error_column(const json_error_t *e) {
+	return e->column > 0 ? e->column : 1;
+}
+
+static void request_dispatch(struct api_server *s, struct api_request *req) {
+	const struct route *route = NULL;
+	_cleanup_strbuf_ struct strbuf allowed = STRBUF_INIT;
+	int r;
+
+	req->dispatched = true;
+	for (size_t i = 0; i < s->n_routes; i++) {
+		if (!streq(s->routes[i].path, req->path))
+			continue;
+		if (streq(s->routes[i].method, req->method)) {
+			route = &s->routes[i];
+			break;
+		}
+		strbuf_addf(&allowed, "%s%s", allowed.len ? ", " : "", s->routes[i].method);
+	}
+	if (!route && allowed.len == 0) {
+		reply_error_server(req, 404, ZA_ERROR_NOT_FOUND, "no API endpoint '%s'", req->path);
+		return;
+	}
+	if (!route) {
+		struct MHD_Response *resp;
+		json_t *body;
+		_cleanup_free_ char *m = xasprintf("method '%s' is not allowed on '%s'; use %s", req->method, req->path,
+		                                   strbuf_str(&allowed));
+
+		log_info("%s %s: %s", req->method, req->path, m);
+		body = error_body(ZA_ERROR_UNSUPPORTED, m);
+		resp = response_from_json(body);
+		json_decref(body);
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, strbuf_str(&allowed));
+		(void)request_answer(req, 405, resp, false);
+		return;
+	}
+
+	if (req->raw.len > 0) {
+		json_error_t jerr;
+
+		req->body = json_loadb(req->raw.buf, req->raw.len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!req->body) {
+			reply_error_server(req, 400, ZA_ERROR_INVALID_SPEC,
+			                   "malformed JSON request body at line %d, column %d: %s", jerr.line,
+			                   json_error_column(&jerr), jerr.text);
+			return;
+		}
+		if (!json_is_object(req->body)) {
+			reply_error_server(req, 400, ZA_ERROR_INVALID_SPEC, "request body must be a JSON object");
+			return;
+		}
+	}
+	strbuf_release(&req->raw);
+
+	errno = 0;
+	r = route->fn(req, route->userdata);
+	if (req->answered || req->suspended)
+		return;
+	if (r < 0)
+		reply_error_server(req, 500, ZA_ERROR_INTERNAL, "%s %s failed: %s", req->method, req->path,
+		                   strerror(-r));
+	else
+		reply_error_server(req, 500, ZA_ERROR_INTERNAL, "%s %s did not reply", req->method, req->path);
+}
+
+static enum MHD_Result request_queue(struct api_request *req) {
+	enum MHD_Result ok;
+
+	if (!req->response || req->queued)
+		return MHD_YES;
+	ok = MHD_queue_response(req->conn, req->status, req->response);
+	MHD_destroy_response(req->response);
+	req->response = NULL;
+	req->queued = true;
+	return ok;
+}
+
+static void reply_too_large(struct api_request *req) {
+	reply_error_server(req, 413, ZA_ERROR_INVALID_SPEC, "request body is larger than the limit of %d bytes",
+	                   API_BODY_MAX);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls) {
+	struct api_server *s = cls;
+	struct api_request *req = *con_cls;
+
+	if (!req) {
+		const char *cl;
+		uint64_t n;
+
+		req = xnew(struct api_request, 1);
+		req->n_ref = 1;
+		req->server = s;
+		req->conn = conn;
+		req->method = xstrdup(method);
+		req->path = xstrdup(url);
+		req->next = s->requests;
+		if (s->requests)
+			s->requests->prev = req;
+		s->requests = req;
+		s->n_requests++;
+		*con_cls = req;
+
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && (parse_uint64(cl, &n) < 0 || n > API_BODY_MAX)) {
+			reply_too_large(req);
+			return request_queue(req);
+		}
+		return MHD_YES;
+	}
+
+	if (*upload_data_size > 0) {
+		if (!req->answered) {
+			if (*upload_data_size > API_BODY_MAX - req->raw.len) {
+				strbuf_release(&req->raw);
+				reply_too_large(req);
+			} else
+				strbuf_add(&req->raw, upload_data, *upload_data_size);
+		}
+		*upload_data_size = 0;
+		return request_queue(req);
+	}
+
+	if (!req->dispatched && !req->answered)
+		request_dispatch(s, req);
+	return request_queue(req);
+}
+
+static void request_complete(struct api_server *s, struct api_request *req, enum MHD_RequestTerminationCode toe) {
+	struct api_stream *st = req->stream;
+
+	if (req->prev)
+		req->prev->next = req->next;
+	else
+		s->requests = req->next;
+	if (req->next)
+		req->next->prev = req->prev;
+	req->prev = req->next = NULL;
+	s->n_requests--;
+
+	req->conn = NULL;
+	req->server = NULL;
+	req->suspended = false;
+	if (req->response) {
+		MHD_destroy_response(req->response);
+		req->response = NULL;
+	}
+	if (st) {
+		st->hup_source = sd_event_source_disable_unref(st->hup_source);
+		st->waiting = false;
+		st->req = NULL;
+		if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+			st->closed = true;
+		st->n_ref++;
+		if (st->closed)
+			stream_notify_closed(st);
+		stream_unref(st);
+		req->stream = NULL;
+		stream_unref(st);
+	}
+	request_unref(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+	struct api_request *req = *con_cls;
+
+	if (!req)
+		return;
+	*con_cls = NULL;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_debug("%s %s: connection ended early (%d)", req->method, req->path, (int)toe);
+	request_complete(cls, req, toe);
+}
+
+/* ---- loop integration ---- */
+
+static void server_run(struct api_server *s) {
+	if (MHD_run(s->mhd) != MHD_YES)
+		log_debug("MHD_run failed");
+}
+
+static int on_mhd_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+	server_run(userdata);
+	return 0;
+}
+
+static int on_mhd_timer(sd_event_source *es, uint64_t usec, void *userdata) {
+	server_run(userdata);
+	return 0;
+}
+
+static int on_mhd_prepare(sd_event_source *es, void *userdata) {
+	struct api_server *s = userdata;
+	MHD_UNSIGNED_LONG_LONG ms;
+	uint64_t now;
+
+	if (MHD_get_timeout(s->mhd, &ms) != MHD_YES)
+		return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+	if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
+		now = 0;
+	if (ms > UINT64_C(1) << 40)
+		ms = UINT64_C(1) << 40;
+	(void)sd_event_source_set_time(s->timer_source, now + ms * 1000);
+	return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+	_cleanup_free_ char *m = NULL;
+	size_t n;
+
+	if (log_get_max_level() < LOG_DEBUG)
+		return;
+	m = xvasprintf(fmt, ap);
+	n = strlen(m);
+	while (n > 0 && m[n - 1] == '\n')
+		m[--n] = '\0';
+	log_debug("microhttpd: %s", m);
+}
+
+static int handle_version(struct api_request *req, void *userdata) {
+	return api_reply_json(req, 200, json_pack("{s:s, s:i}", "version", ZA_VERSION, "api_version", API_VERSION));
+}
+
+static int handle_ping(struct api_request *req, void *userdata) {
+	return api_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
+}
+
+int api_server_new(sd_event *event, int listen_fd, struct api_server **ret, struct za_error **reterr) {
+	_cleanup_close_ int fd = listen_fd;
+	_cleanup_(api_server_freep) struct api_server *s = NULL;
+	const union MHD_DaemonInfo *info;
+	int r;
+
+	s = xnew(struct api_server, 1);
+	s->event = sd_event_ref(event);
+	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	                          on_access, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                          (size_t)API_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
+	                          (unsigned)API_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+	                          (unsigned)API_IDLE_TIMEOUT_SEC, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	                          MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+	if (!s->mhd)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "cannot start the HTTP server (libmicrohttpd)");
+	TAKE_FD(fd); /* MHD owns it now */
+	s->accepting = true;
+
+	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "HTTP server has no epoll descriptor");
+	r = sd_event_add_io(event, &s->io_source, info->epoll_fd, EPOLLIN, on_mhd_io, s);
+	if (r >= 0)
+		r = sd_event_add_time(event, &s->timer_source, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_mhd_timer, s);
+	if (r >= 0)
+		r = sd_event_source_set_prepare(s->io_source, on_mhd_prepare);
+	if (r < 0)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot watch the HTTP server: %m");
+	(void)sd_event_source_set_description(s->io_source, "api-server");
+	(void)sd_event_source_set_description(s->timer_source, "api-server-timer");
+
+	(void)api_server_add_route(s, "GET", "/v1/version", handle_version, NULL);
+	(void)api_server_add_route(s, "GET", "/v1/ping", handle_ping, NULL);
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+int api_server_add_route(struct api_server *s, const char *method, const char *path, api_handler_fn fn,
+                         void *userdata) {
+	for (size_t i = 0; i < s->n_routes; i++)
+		if (streq(s->routes[i].method, method) && streq(s->routes[i].path, path))
+			return -EEXIST;
+	GROW(s->routes, s->alloc_routes, s->n_routes + 1);
+	s->routes[s->n_routes++] = (struct route){
+		.method = xstrdup(method),
+		.path = xstrdup(path),
+		.fn = fn,
+		.userdata = userdata,
+	};
+	return 0;
+}
+
+void api_server_stop_accepting(struct api_server *s) {
+	int fd;
+
+	if (!s->accepting)
+		return;
+	s->accepting = false;
+	fd = MHD_quiesce_daemon(s->mhd);
+	if (fd >= 0)
+		(void)close(fd);
+}
+
+unsigned api_server_requests_in_flight(const struct api_server *s) {
+	return s->n_requests;
+}
+
+struct api_server *api_server_free(struct api_server *s) {
+	if (!s)
+		return NULL;
+	if (s->mhd) {
+		api_server_stop_accepting(s);
+		/* MHD_stop_daemon must not see suspended connections. */
+		for (struct api_request *req = s->requests; req; req = req->next) {
+			if (req->suspended)
+				reply_error_server(req, 503, ZA_ERROR_INTERNAL, "the daemon is shutting down");
+			if (req->stream) {
+				req->stream->closed = true;
+				stream_wake(req->stream);
+			}
+		}
+		server_run(s);
+		MHD_stop_daemon(s->mhd);
+	}
+	sd_event_source_disable_unref(s->io_source);
+	sd_event_source_disable_unref(s->timer_source);
+	for (size_t i = 0; i < s->n_routes; i++) {
+		free(s->routes[i].method);
+		free(s->routes[i].path);
+	}
+	free(s->routes);
+	sd_event_unref(s->event);
+	free(s);
+	return NULL;
+}

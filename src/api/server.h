@@ -25,11 +25,11 @@
 #define API_VERSION 1
 
 /* Caps on what a client controls. */
-#define API_BODY_MAX          (1024 * 1024)       /* request body; larger is 413 */
-#define API_STREAM_BUFFER_MAX (8 * 1024 * 1024)   /* unsent stream bytes before we drop the client */
-#define API_CONNECTION_MEMORY (64 * 1024)         /* per connection: request line + headers */
+#define API_BODY_MAX          (1024 * 1024)     /* request body; larger is 413 */
+#define API_STREAM_BUFFER_MAX (8 * 1024 * 1024) /* unsent stream bytes before we drop the client */
+#define API_CONNECTION_MEMORY (64 * 1024)       /* per connection: request line + headers */
 #define API_CONNECTION_LIMIT  256
-#define API_IDLE_TIMEOUT_SEC  120                 /* idle or stalled connections; suspended ones never */
+#define API_IDLE_TIMEOUT_SEC  120 /* idle or stalled connections; suspended ones never */
 
 #define API_ASYNC 1
 
@@ -57,8 +57,7 @@ static inline void api_server_freep(struct api_server **s) {
 
 /* Exact path ("/v1/images"); several methods may share a path. The route
  * table is fixed once the loop runs: add routes at start-up only. */
-int api_server_add_route(struct api_server *s, const char *method, const char *path, api_handler_fn fn,
-                         void *userdata);
+int api_server_add_route(struct api_server *s, const char *method, const char *path, api_handler_fn fn, void *userdata);
 /* Close the listening socket; requests in flight continue. */
 void api_server_stop_accepting(struct api_server *s);
 /* Requests received and not yet completed (including suspended ones and

@@ -3,11 +3,14 @@
  * verb parses its own options and returns the process exit code. */
 #pragma once
 
+#include <stdbool.h>
+
 struct cli_verb {
 	const char *name;
 	const char *summary;
 	const char *usage; /* full --help text of the verb */
 	int (*run)(int argc, char *argv[]);
+	bool hidden; /* works, but not listed in --help */
 };
 
 /* Exit codes shared by all verbs. */
@@ -16,6 +19,14 @@ struct cli_verb {
 #define CLI_EXIT_USAGE   2
 
 extern const struct cli_verb cli_verb_validate;
+extern const struct cli_verb cli_verb_daemon;
+extern const struct cli_verb cli_verb_ping;
+extern const struct cli_verb cli_verb_pull;
+extern const struct cli_verb cli_verb_load;
+extern const struct cli_verb cli_verb_images;
+extern const struct cli_verb cli_verb_image;
+extern const struct cli_verb cli_verb_tag;
+extern const struct cli_verb cli_verb_rmi;
 
 /* True when argv has -h/--help before "--". */
 int cli_wants_help(int argc, char *argv[]);

@@ -8,6 +8,14 @@
 
 static const struct cli_verb *const verbs[] = {
 	&cli_verb_validate,
+	&cli_verb_daemon,
+	&cli_verb_ping,
+	&cli_verb_pull,
+	&cli_verb_images,
+	&cli_verb_image,
+	&cli_verb_tag,
+	&cli_verb_rmi,
+	&cli_verb_load,
 };
 
 static void print_help(void) {
@@ -16,7 +24,8 @@ static void print_help(void) {
 	       "Commands:\n",
 	       ZA_VERSION);
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-		printf("  %-12s %s\n", verbs[i]->name, verbs[i]->summary);
+		if (!verbs[i]->hidden)
+			printf("  %-12s %s\n", verbs[i]->name, verbs[i]->summary);
 	printf("  %-12s %s\n", "help", "show help for a command");
 	printf("\nRun 'zlayer-agent COMMAND --help' for a command's options.\n"
 	       "Environment: ZLAYER_LOG_LEVEL (error..debug), ZLAYER_LOG_FORMAT (text, json).\n");

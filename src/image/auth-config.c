@@ -5,14 +5,13 @@
 #include "auth-config.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <strings.h>
 
 #include "basic/alloc.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/banned.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_t *, json_decref)
 
 static const char *const docker_hub_keys[] = {
 	"https://index.docker.io/v1/",
@@ -122,7 +121,7 @@ static json_t *find_entry(json_t *auths, const char *domain, const char **ret_ke
 			}
 		}
 
-	json_object_foreach (auths, key, v) {
+	json_object_foreach(auths, key, v) {
 		if (key_matches_host(key, domain))
 			goto found;
 		if (hub)
@@ -136,8 +135,7 @@ found:
 	return v;
 }
 
-static int bad_entry(struct za_error **reterr, const char *path, const char *key, const char *field,
-                     const char *what) {
+static int bad_entry(struct za_error **reterr, const char *path, const char *key, const char *field, const char *what) {
 	return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EINVAL,
 	                     "invalid registry credentials file '%s': auths entry '%s'%s%s%s %s", path, key,
 	                     field ? " field '" : "", strempty(field), field ? "'" : "", what);
@@ -228,11 +226,10 @@ int auth_config_lookup(const char *path, const char *registry_domain, struct reg
 		return -ENOENT;
 	if (r == -EFBIG)
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r,
-		                     "registry credentials file '%s' is larger than %u bytes", p,
-		                     AUTH_CONFIG_FILE_MAX);
+		                     "registry credentials file '%s' is larger than %u bytes", p, AUTH_CONFIG_FILE_MAX);
 	if (r < 0)
-		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r, "cannot read registry credentials file '%s': %m",
-		                     p);
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r,
+		                     "cannot read registry credentials file '%s': %m", p);
 
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	explicit_bzero(buf, len);

@@ -30,7 +30,7 @@ int content_store_open(const char *root_dir, struct content_store **ret, struct 
 	ingest = xasprintf("%s/ingest", root);
 	if ((r = mkdir_p(blobs, 0700)) < 0 || (r = mkdir_p(ingest, 0700)) < 0)
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r, "cannot create content store under '%s': %m",
-				     root);
+		                     root);
 	cs = xnew(struct content_store, 1);
 	cs->root = TAKE_PTR(root);
 	cs->blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -72,11 +72,11 @@ bool content_has(const struct content_store *cs, const char *digest, uint64_t *r
 
 static int invalid_digest(struct za_error **reterr, const char *digest) {
 	return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EINVAL,
-			     "digest '%s' is not a sha256 digest; only sha256 content is stored", strna(digest));
+	                     "digest '%s' is not a sha256 digest; only sha256 content is stored", strna(digest));
 }
 
 int content_read(const struct content_store *cs, const char *digest, size_t cap, char **ret_buf, size_t *ret_len,
-		 struct za_error **reterr) {
+                 struct za_error **reterr) {
 	_cleanup_free_ char *buf = NULL, *actual = NULL;
 	_cleanup_close_ int fd = -1;
 	size_t len;
@@ -87,15 +87,15 @@ int content_read(const struct content_store *cs, const char *digest, size_t cap,
 	fd = openat(cs->blobs_fd, digest_hex(digest), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return za_error_make(reterr, errno == ENOENT ? ZA_ERROR_NOT_FOUND : ZA_ERROR_INTERNAL, errno,
-				     "blob '%s' is not in the content store: %m", digest);
+		                     "blob '%s' is not in the content store: %m", digest);
 	r = read_full_fd(fd, cap, &buf, &len);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot read blob '%s': %m", digest);
 	actual = digest_sha256_buf(buf, len);
 	if (!streq(actual, digest))
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, EBADMSG,
-				     "blob '%s' in the content store is corrupt (its content hashes to '%s')", digest,
-				     actual);
+		                     "blob '%s' in the content store is corrupt (its content hashes to '%s')", digest,
+		                     actual);
 	*ret_buf = TAKE_PTR(buf);
 	if (ret_len)
 		*ret_len = len;
@@ -113,14 +113,14 @@ static int content_publish(struct content_store *cs, int fd, const char *tmpname
 }
 
 int content_write(struct content_store *cs, const void *data, size_t len, const char *digest, char **ret_digest,
-		  struct za_error **reterr) {
+                  struct za_error **reterr) {
 	_cleanup_free_ char *actual = digest_sha256_buf(data, len), *tmp = NULL;
 	_cleanup_close_ int fd = -1;
 	int r;
 
 	if (digest && !streq(actual, digest))
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
-				     "digest mismatch: expected '%s', content hashes to '%s'", digest, actual);
+		                     "digest mismatch: expected '%s', content hashes to '%s'", digest, actual);
 	if (!content_has(cs, actual, NULL)) {
 		tmp = xasprintf("%s.write.%d.%p", digest_hex(actual), getpid(), (void *)&fd);
 		fd = openat(cs->ingest_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -173,7 +173,7 @@ int content_list(const struct content_store *cs, char ***ret, struct za_error **
 }
 
 int content_writer_open(struct content_store *cs, const char *digest, uint64_t size, struct content_writer **ret,
-			struct za_error **reterr) {
+                        struct za_error **reterr) {
 	struct content_writer *w;
 	struct stat st;
 
@@ -196,7 +196,7 @@ int content_writer_open(struct content_store *cs, const char *digest, uint64_t s
 		int r = -errno;
 		content_writer_abort(w, false);
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "blob '%s' is being downloaded by another writer",
-				     digest);
+		                     digest);
 	}
 	if (fstat(w->fd, &st) == 0 && st.st_size > 0) {
 		/* Resume: re-hash what is there; a partial longer than the blob is junk. */
@@ -205,7 +205,7 @@ int content_writer_open(struct content_store *cs, const char *digest, uint64_t s
 				int r = -errno;
 				content_writer_abort(w, true);
 				return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot reset download of '%s': %m",
-						     digest);
+				                     digest);
 			}
 		} else {
 			char buf[1 << 16];
@@ -246,8 +246,8 @@ int content_writer_write(struct content_writer *w, const void *data, size_t len,
 
 	if (len > w->size - w->offset)
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EFBIG,
-				     "blob '%s' is larger than the %" PRIu64 " bytes its descriptor declares", w->digest,
-				     w->size);
+		                     "blob '%s' is larger than the %" PRIu64 " bytes its descriptor declares",
+		                     w->digest, w->size);
 	r = loop_write(w->fd, data, len);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot write blob '%s': %m", w->digest);
@@ -262,16 +262,16 @@ int content_writer_commit(struct content_writer *w, struct za_error **reterr) {
 
 	if (w->offset != w->size) {
 		r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPIPE,
-				  "blob '%s' ended after %" PRIu64 " of %" PRIu64 " bytes", w->digest, w->offset,
-				  w->size);
+		                  "blob '%s' ended after %" PRIu64 " of %" PRIu64 " bytes", w->digest, w->offset,
+		                  w->size);
 		content_writer_abort(w, false);
 		return r;
 	}
 	sha256_final(&w->hash, actual);
 	if (!streq(actual, w->digest)) {
 		r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
-				  "digest mismatch for blob '%s': the downloaded content hashes to '%s'", w->digest,
-				  actual);
+		                  "digest mismatch for blob '%s': the downloaded content hashes to '%s'", w->digest,
+		                  actual);
 		content_writer_abort(w, true);
 		return r;
 	}

@@ -142,9 +142,9 @@ struct layer_task {
 	const char *diff_id;
 	char *chain_id;
 	char *snap_dir;
-	bool busy;		/* we hold chain_id busy */
-	bool done;		/* snapshot present */
-	bool created_snapshot;	/* by us, in this job */
+	bool busy;             /* we hold chain_id busy */
+	bool done;             /* snapshot present */
+	bool created_snapshot; /* by us, in this job */
 	bool created_blob;
 
 	char *tmp_dir;
@@ -164,11 +164,10 @@ struct layer_task {
 
 static void task_progress(struct layer_task *t, enum pull_layer_state st, uint64_t cur) {
 	if (t->job->on_progress)
-		t->job->on_progress(&(struct pull_progress){.layer_digest = t->desc->digest,
-							  .state = st,
-							  .current = cur,
-							  .total = t->desc->size},
-				    t->job->userdata);
+		t->job->on_progress(
+		        &(struct pull_progress){
+		                .layer_digest = t->desc->digest, .state = st, .current = cur, .total = t->desc->size },
+		        t->job->userdata);
 }
 
 static void *unpack_thread(void *userdata) {
@@ -210,8 +209,8 @@ static int task_start(struct layer_task *t, struct za_error **reterr) {
 	int r;
 
 	if (!mkdtemp(tmpl))
-		return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "cannot create a temporary directory under '%s/tmp': %m",
-				     job->root_dir);
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, errno,
+		                     "cannot create a temporary directory under '%s/tmp': %m", job->root_dir);
 	t->tmp_dir = TAKE_PTR(tmpl);
 	t->tmp_fd = open(t->tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->tmp_fd < 0)
@@ -227,7 +226,7 @@ static int task_start(struct layer_task *t, struct za_error **reterr) {
 
 		if (!job->client)
 			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, ENOENT,
-					     "layer '%s' is missing from the image source", t->desc->digest);
+			                     "layer '%s' is missing from the image source", t->desc->digest);
 		r = content_writer_open(job->content, t->desc->digest, t->desc->size, &t->writer, reterr);
 		if (r < 0)
 			return r;
@@ -256,8 +255,8 @@ static int task_start(struct layer_task *t, struct za_error **reterr) {
 			left -= (uint64_t)n;
 		}
 		if (left > 0)
-			return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "cannot replay the partial download of '%s'",
-					     t->desc->digest);
+			return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO,
+			                     "cannot replay the partial download of '%s'", t->desc->digest);
 	}
 	if (t->writer) {
 		t->req = (struct registry_blob_request){
@@ -289,8 +288,8 @@ static int task_finish(struct layer_task *t, struct za_error **reterr) {
 					if (reterr && !*reterr)
 						*reterr = TAKE_PTR(t->req.error);
 				} else
-					za_error_make(reterr, ZA_ERROR_PULL_FAILED, -r, "download of layer '%s' failed: %m",
-						      t->desc->digest);
+					za_error_make(reterr, ZA_ERROR_PULL_FAILED, -r,
+					              "download of layer '%s' failed: %m", t->desc->digest);
 			}
 		} else {
 			task_progress(t, PULL_LAYER_VERIFYING, t->desc->size);
@@ -315,14 +314,14 @@ static int task_finish(struct layer_task *t, struct za_error **reterr) {
 	}
 	if (!t->got_diff_id || !streq(t->got_diff_id, t->diff_id))
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
-				     "layer '%s' unpacks to diff_id '%s', but the image config says '%s'",
-				     t->desc->digest, strna(t->got_diff_id), t->diff_id);
+		                     "layer '%s' unpacks to diff_id '%s', but the image config says '%s'",
+		                     t->desc->digest, strna(t->got_diff_id), t->diff_id);
 	if (fsync(t->tmp_fd) < 0 && errno != EINVAL)
 		log_debug_errno(errno, "fsync of %s failed: %m", t->tmp_dir);
 	if (rename(t->tmp_dir, t->snap_dir) < 0) {
 		if (errno != EEXIST && errno != ENOTEMPTY)
 			return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "cannot publish snapshot '%s': %m",
-					     t->snap_dir);
+			                     t->snap_dir);
 		rm_rf(t->tmp_dir); /* someone else published it meanwhile */
 	} else
 		t->created_snapshot = true;
@@ -403,15 +402,16 @@ int layers_fetch_and_unpack(struct layers_job *job, struct store_image *img, str
 	const struct oci_manifest *m = job->manifest;
 	_cleanup_free_ struct layer_task *tasks = NULL;
 	_cleanup_free_ struct layer_task **batch = NULL;
-	_cleanup_free_ char *tmp = xasprintf("%s/tmp", job->root_dir), *snaps = xasprintf("%s/snapshots", job->root_dir);
+	_cleanup_free_ char *tmp = xasprintf("%s/tmp", job->root_dir),
+	                    *snaps = xasprintf("%s/snapshots", job->root_dir);
 	size_t n_batch = 0;
 	char *parent = NULL;
 	int r = 0;
 
 	if (m->n_layers != job->config->n_diff_ids)
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
-				     "manifest has %zu layers but the image config lists %zu diff_ids", m->n_layers,
-				     job->config->n_diff_ids);
+		                     "manifest has %zu layers but the image config lists %zu diff_ids", m->n_layers,
+		                     job->config->n_diff_ids);
 	if ((r = mkdir_p(tmp, 0700)) < 0 || (r = mkdir_p(snaps, 0700)) < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot create '%s': %m", snaps);
 
@@ -421,14 +421,19 @@ int layers_fetch_and_unpack(struct layers_job *job, struct store_image *img, str
 		struct layer_task *t = &tasks[i];
 		enum layer_compression comp;
 
-		*t = (struct layer_task){.job = job, .idx = i, .desc = &m->layers[i], .diff_id = job->config->diff_ids[i],
-					 .tmp_fd = -1, .unpack_fd = -1, .pipe_w = -1};
+		*t = (struct layer_task){ .job = job,
+			                  .idx = i,
+			                  .desc = &m->layers[i],
+			                  .diff_id = job->config->diff_ids[i],
+			                  .tmp_fd = -1,
+			                  .unpack_fd = -1,
+			                  .pipe_w = -1 };
 		if (r >= 0)
 			r = layer_media_type_compression(t->desc->media_type, &comp, reterr);
 		if (r >= 0 && !digest_is_sha256(t->desc->digest))
 			r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTONOSUPPORT,
-					  "layer digest '%s' is not sha256; only sha256 content is supported",
-					  t->desc->digest);
+			                  "layer digest '%s' is not sha256; only sha256 content is supported",
+			                  t->desc->digest);
 		t->chain_id = digest_chain_id(parent, t->diff_id);
 		parent = t->chain_id;
 		t->snap_dir = snapshot_path(job->root_dir, t->chain_id);

@@ -15,14 +15,14 @@
 #include "image/reference.h"
 #include "basic/banned.h"
 
-#define LAYOUT_JSON_MAX (4u << 20)
+#define LAYOUT_JSON_MAX     (4u << 20)
 #define ARCHIVE_MAX_ENTRIES 100000
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free)
 
 /* Copy a file into the content store, verifying digest and size. */
 static int import_blob(struct content_store *cs, const char *path, const char *digest, uint64_t size,
-		       struct za_error **reterr) {
+                       struct za_error **reterr) {
 	struct content_writer *w = NULL;
 	_cleanup_close_ int fd = -1;
 	char buf[1 << 16];
@@ -32,8 +32,8 @@ static int import_blob(struct content_store *cs, const char *path, const char *d
 		return 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, errno, "blob '%s' is missing from the image source: %m",
-				     digest);
+		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, errno,
+		                     "blob '%s' is missing from the image source: %m", digest);
 	r = content_writer_open(cs, digest, size, &w, reterr);
 	if (r < 0)
 		return r;
@@ -68,7 +68,7 @@ static char *layout_blob_path(const char *dir, const char *digest) {
 }
 
 static int read_layout_blob(const char *dir, const char *digest, size_t cap, char **ret, size_t *ret_len,
-			    struct za_error **reterr) {
+                            struct za_error **reterr) {
 	_cleanup_free_ char *path = layout_blob_path(dir, digest), *buf = NULL, *actual = NULL;
 	size_t len;
 	int r;
@@ -76,12 +76,12 @@ static int read_layout_blob(const char *dir, const char *digest, size_t cap, cha
 	r = read_full_file(path, cap, &buf, &len);
 	if (r < 0)
 		return za_error_make(reterr, r == -ENOENT ? ZA_ERROR_NOT_FOUND : ZA_ERROR_PULL_FAILED, r,
-				     "cannot read blob '%s' of the layout: %m", digest);
+		                     "cannot read blob '%s' of the layout: %m", digest);
 	actual = digest_sha256_buf(buf, len);
 	if (!streq(actual, digest))
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
-				     "digest mismatch for blob '%s' of the layout: its content hashes to '%s'", digest,
-				     actual);
+		                     "digest mismatch for blob '%s' of the layout: its content hashes to '%s'", digest,
+		                     actual);
 	*ret = TAKE_PTR(buf);
 	*ret_len = len;
 	return 0;
@@ -89,7 +89,7 @@ static int read_layout_blob(const char *dir, const char *digest, size_t cap, cha
 
 /* Pick the manifest of an OCI layout: by tag annotation, else the only one. */
 static int layout_pick(const char *dir, const char *tag, const struct oci_platform *platform, char **ret_digest,
-		       struct za_error **reterr) {
+                       struct za_error **reterr) {
 	_cleanup_free_ char *path = xasprintf("%s/index.json", dir), *buf = NULL;
 	json_t *j, *arr, *v;
 	json_error_t jerr;
@@ -101,17 +101,17 @@ static int layout_pick(const char *dir, const char *tag, const struct oci_platfo
 	r = read_full_file(path, LAYOUT_JSON_MAX, &buf, &len);
 	if (r < 0)
 		return za_error_make(reterr, r == -ENOENT ? ZA_ERROR_NOT_FOUND : ZA_ERROR_PULL_FAILED, r,
-				     "'%s' is not an OCI image layout: cannot read index.json: %m", dir);
+		                     "'%s' is not an OCI image layout: cannot read index.json: %m", dir);
 	j = json_loadb(buf, len, 0, &jerr);
 	arr = json_object_get(j, "manifests");
 	if (!json_is_array(arr)) {
 		json_decref(j);
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "'%s': index.json has no 'manifests' array",
-				     path);
+		                     path);
 	}
 	json_array_foreach(arr, i, v) {
 		const char *name = json_string_value(
-			json_object_get(json_object_get(v, "annotations"), "org.opencontainers.image.ref.name"));
+		        json_object_get(json_object_get(v, "annotations"), "org.opencontainers.image.ref.name"));
 		const char *d = json_string_value(json_object_get(v, "digest"));
 
 		if (name)
@@ -126,15 +126,16 @@ static int layout_pick(const char *dir, const char *tag, const struct oci_platfo
 		_cleanup_free_ char *t = tags.len ? strbuf_detach(&tags, NULL) : xstrdup("none");
 		json_decref(j);
 		if (tag)
-			return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "tag '%s' is not in the layout '%s' (tags: %s)",
-					     tag, dir, t);
+			return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT,
+			                     "tag '%s' is not in the layout '%s' (tags: %s)", tag, dir, t);
 		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT,
-				     "layout '%s' holds %zu images; name one with :TAG (tags: %s)", dir, n_found, t);
+		                     "layout '%s' holds %zu images; name one with :TAG (tags: %s)", dir, n_found, t);
 	}
 	if (!digest_is_sha256(found)) {
 		_cleanup_free_ char *copy = xstrdup(found);
 		json_decref(j);
-		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "layout entry digest '%s' is not sha256", copy);
+		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "layout entry digest '%s' is not sha256",
+		                     copy);
 	}
 	*ret_digest = xstrdup(found);
 	if (found_type && (streq(found_type, MEDIA_TYPE_OCI_INDEX) || streq(found_type, MEDIA_TYPE_DOCKER_LIST))) {
@@ -163,7 +164,7 @@ static int layout_pick(const char *dir, const char *tag, const struct oci_platfo
 }
 
 static int load_layout(const char *dir, const char *tag, const char *refname, const struct load_options *o,
-		       struct store_image *ret, struct za_error **reterr) {
+                       struct store_image *ret, struct za_error **reterr) {
 	_cleanup_free_ char *digest = NULL, *mbuf = NULL, *cbuf = NULL;
 	struct oci_manifest m = {};
 	struct oci_image_config c = {};
@@ -190,18 +191,18 @@ static int load_layout(const char *dir, const char *tag, const char *refname, co
 	for (size_t i = 0; r >= 0 && i < m.n_layers; i++) {
 		_cleanup_free_ char *p = layout_blob_path(dir, m.layers[i].digest);
 		if (!digest_is_sha256(m.layers[i].digest))
-			r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTONOSUPPORT, "layer digest '%s' is not sha256",
-					  m.layers[i].digest);
+			r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTONOSUPPORT,
+			                  "layer digest '%s' is not sha256", m.layers[i].digest);
 		else
 			r = import_blob(o->content, p, m.layers[i].digest, m.layers[i].size, reterr);
 	}
 	if (r >= 0) {
-		struct layers_job job = {.root_dir = o->root_dir,
-					 .content = o->content,
-					 .manifest = &m,
-					 .config = &c,
-					 .on_progress = o->on_progress,
-					 .userdata = o->userdata};
+		struct layers_job job = { .root_dir = o->root_dir,
+			                  .content = o->content,
+			                  .manifest = &m,
+			                  .config = &c,
+			                  .on_progress = o->on_progress,
+			                  .userdata = o->userdata };
 		r = layers_fetch_and_unpack(&job, &img, reterr);
 	}
 	if (r >= 0) {
@@ -238,7 +239,7 @@ static int extract_archive(const char *file, const char *dir, struct za_error **
 	archive_read_support_filter_all(a);
 	if (archive_read_open_filename(a, file, 1 << 20) != ARCHIVE_OK)
 		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, archive_errno(a) > 0 ? archive_errno(a) : ENOENT,
-				     "cannot open archive '%s': %s", file, archive_error_string(a));
+		                     "cannot open archive '%s': %s", file, archive_error_string(a));
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		const char *name = archive_entry_pathname(e);
 		_cleanup_free_ char *path = NULL;
@@ -250,12 +251,12 @@ static int extract_archive(const char *file, const char *dir, struct za_error **
 		if (!name || !*name || streq(name, "."))
 			continue;
 		if (++n > ARCHIVE_MAX_ENTRIES)
-			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EFBIG, "archive '%s' has more than %d entries",
-					     file, ARCHIVE_MAX_ENTRIES);
+			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EFBIG,
+			                     "archive '%s' has more than %d entries", file, ARCHIVE_MAX_ENTRIES);
 		if (name[0] == '/' || streq(name, "..") || strneq(name, "../", 3) || strstr(name, "/../") ||
 		    (strlen(name) >= 3 && streq(name + strlen(name) - 3, "/..")))
 			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPERM,
-					     "archive '%s': entry '%s' escapes the archive", file, name);
+			                     "archive '%s': entry '%s' escapes the archive", file, name);
 		path = xasprintf("%s/%s", dir, name);
 		if (type == AE_IFDIR) {
 			if ((r = mkdir_p(path, 0700)) < 0)
@@ -274,14 +275,14 @@ static int extract_archive(const char *file, const char *dir, struct za_error **
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, errno,
-					     "archive '%s': cannot extract entry '%s': %m", file, name);
+			                     "archive '%s': cannot extract entry '%s': %m", file, name);
 		if (archive_read_data_into_fd(a, fd) != ARCHIVE_OK)
 			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EIO, "archive '%s': entry '%s': %s", file,
-					     name, archive_error_string(a));
+			                     name, archive_error_string(a));
 	}
 	if (r != ARCHIVE_EOF)
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EIO, "archive '%s' is damaged: %s", file,
-				     archive_error_string(a));
+		                     archive_error_string(a));
 	return 0;
 }
 
@@ -298,15 +299,17 @@ static int docker_archive_to_layout(const char *dir, char **ret_refname, struct 
 
 	r = read_full_file(mpath, LAYOUT_JSON_MAX, &buf, &len);
 	if (r < 0)
-		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, r, "not a docker archive: cannot read manifest.json: %m");
+		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, r,
+		                     "not a docker archive: cannot read manifest.json: %m");
 	j = json_loadb(buf, len, 0, &jerr);
 	entry = json_array_get(j, 0);
 	cfg = json_string_value(json_object_get(entry, "Config"));
 	layers = json_object_get(entry, "Layers");
 	if (!json_is_array(j) || json_array_size(j) != 1 || !cfg || !json_is_array(layers)) {
 		json_decref(j);
-		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
-				     "docker archive manifest.json must describe exactly one image with Config and Layers");
+		return za_error_make(
+		        reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
+		        "docker archive manifest.json must describe exactly one image with Config and Layers");
 	}
 	layer_arr = json_array();
 	{
@@ -324,31 +327,32 @@ static int docker_archive_to_layout(const char *dir, char **ret_refname, struct 
 		if (r < 0) {
 			json_decref(j);
 			json_decref(layer_arr);
-			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, r, "docker archive: cannot read config '%s': %m",
-					     cfg);
+			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, r,
+			                     "docker archive: cannot read config '%s': %m", cfg);
 		}
 		manifest_json = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}}", "schemaVersion", 2, "mediaType",
-					  MEDIA_TYPE_DOCKER_MANIFEST, "config", "mediaType", MEDIA_TYPE_DOCKER_CONFIG,
-					  "digest", cfg_digest, "size", (json_int_t)clen);
+		                          MEDIA_TYPE_DOCKER_MANIFEST, "config", "mediaType", MEDIA_TYPE_DOCKER_CONFIG,
+		                          "digest", cfg_digest, "size", (json_int_t)clen);
 	}
 	json_array_foreach(layers, i, v) {
 		_cleanup_free_ char *lpath = NULL, *ldigest = NULL, *target = NULL;
 		_cleanup_close_ int fd = -1;
 		struct sha256 h;
-		unsigned char magic[4] = {0};
+		unsigned char magic[4] = { 0 };
 		char out[DIGEST_SHA256_LEN + 1], rbuf[1 << 16];
 		uint64_t size = 0;
 		ssize_t n;
 
 		if (!json_is_string(v)) {
-			r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "docker archive: layer %zu is not a path", i);
+			r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
+			                  "docker archive: layer %zu is not a path", i);
 			break;
 		}
 		lpath = xasprintf("%s/%s", dir, json_string_value(v));
 		fd = open(lpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0) {
 			r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, errno, "docker archive: layer '%s': %m",
-					  json_string_value(v));
+			                  json_string_value(v));
 			break;
 		}
 		sha256_init(&h);
@@ -365,11 +369,11 @@ static int docker_archive_to_layout(const char *dir, char **ret_refname, struct 
 			r = za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "cannot move layer '%s': %m", lpath);
 			break;
 		}
-		json_array_append_new(layer_arr,
-				      json_pack("{s:s, s:s, s:I}", "mediaType",
-						magic[0] == 0x1f && magic[1] == 0x8b ? MEDIA_TYPE_DOCKER_LAYER_GZIP
-										       : "application/vnd.docker.image.rootfs.diff.tar",
-						"digest", out, "size", (json_int_t)size));
+		json_array_append_new(layer_arr, json_pack("{s:s, s:s, s:I}", "mediaType",
+		                                           magic[0] == 0x1f && magic[1] == 0x8b
+		                                                   ? MEDIA_TYPE_DOCKER_LAYER_GZIP
+		                                                   : "application/vnd.docker.image.rootfs.diff.tar",
+		                                           "digest", out, "size", (json_int_t)size));
 	}
 	json_object_set_new(manifest_json, "layers", layer_arr);
 	if (r >= 0) {
@@ -380,8 +384,9 @@ static int docker_archive_to_layout(const char *dir, char **ret_refname, struct 
 		mdigest = digest_sha256_buf(manifest_text, strlen(manifest_text));
 		target = xasprintf("%s/blobs/sha256/%s", dir, digest_hex(mdigest));
 		r = write_file_atomic(target, manifest_text, strlen(manifest_text), 0600);
-		index_text = xasprintf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}]}",
-				       MEDIA_TYPE_DOCKER_MANIFEST, mdigest, strlen(manifest_text));
+		index_text = xasprintf(
+		        "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}]}",
+		        MEDIA_TYPE_DOCKER_MANIFEST, mdigest, strlen(manifest_text));
 		if (r >= 0)
 			r = write_file_atomic(ipath, index_text, strlen(index_text), 0600);
 		if (r < 0)
@@ -399,8 +404,7 @@ static int docker_archive_to_layout(const char *dir, char **ret_refname, struct 
 	return r;
 }
 
-int image_load(const char *reference, const struct load_options *o, struct store_image *ret,
-	       struct za_error **reterr) {
+int image_load(const char *reference, const struct load_options *o, struct store_image *ret, struct za_error **reterr) {
 	struct image_reference ref;
 	_cleanup_free_ char *normal = NULL, *tmp = NULL, *refname = NULL, *layout = NULL;
 	int r;
@@ -412,10 +416,11 @@ int image_load(const char *reference, const struct load_options *o, struct store
 	normal = image_reference_to_string(&ref);
 	if (ref.transport == IMAGE_TRANSPORT_REGISTRY) {
 		image_reference_release(&ref);
-		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-				     "'%s' is a registry reference; load takes oci-layout:DIR[:TAG], oci-archive:FILE[:TAG] "
-				     "or docker-archive:FILE (use pull for registries)",
-				     reference);
+		return za_error_make(
+		        reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
+		        "'%s' is a registry reference; load takes oci-layout:DIR[:TAG], oci-archive:FILE[:TAG] "
+		        "or docker-archive:FILE (use pull for registries)",
+		        reference);
 	}
 	if (ref.transport == IMAGE_TRANSPORT_OCI_LAYOUT)
 		layout = xstrdup(ref.local_path);

@@ -9,8 +9,9 @@
 #include "image/digest.h"
 #include "basic/banned.h"
 
-const char manifest_accept_types[] = MEDIA_TYPE_OCI_INDEX ", " MEDIA_TYPE_OCI_MANIFEST ", " MEDIA_TYPE_DOCKER_LIST
-	", " MEDIA_TYPE_DOCKER_MANIFEST ", " MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED ", " MEDIA_TYPE_DOCKER_SCHEMA1;
+const char manifest_accept_types[] =
+        MEDIA_TYPE_OCI_INDEX ", " MEDIA_TYPE_OCI_MANIFEST ", " MEDIA_TYPE_DOCKER_LIST ", " MEDIA_TYPE_DOCKER_MANIFEST
+                             ", " MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED ", " MEDIA_TYPE_DOCKER_SCHEMA1;
 
 static json_t *json_load(const char *body, size_t len, size_t cap, const char *what, struct za_error **reterr) {
 	json_error_t jerr;
@@ -18,13 +19,13 @@ static json_t *json_load(const char *body, size_t len, size_t cap, const char *w
 
 	if (len > cap) {
 		za_error_make(reterr, ZA_ERROR_PULL_FAILED, EFBIG, "%s is %zu bytes, more than the limit of %zu", what,
-			      len, cap);
+		              len, cap);
 		return NULL;
 	}
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j) {
-		za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "%s is not valid JSON: line %d column %d: %s", what,
-			      jerr.line, jerr.column, jerr.text);
+		za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "%s is not valid JSON: line %d column %d: %s",
+		              what, jerr.line, jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
@@ -60,8 +61,8 @@ static int jstrv(json_t *o, const char *key, const char *what, char ***ret, stru
 	json_array_foreach(a, i, v) {
 		if (!json_is_string(v)) {
 			strv_free(l);
-			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "%s: '%s[%zu]' is not a string", what,
-					     key, i);
+			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "%s: '%s[%zu]' is not a string",
+			                     what, key, i);
 		}
 		l[i] = xstrdup(json_string_value(v));
 	}
@@ -94,7 +95,7 @@ static int descriptor_parse(json_t *o, const char *what, struct oci_descriptor *
 	size = json_object_get(o, "size");
 	if (!d.digest || !digest_valid(d.digest)) {
 		za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "%s has %s digest '%s'", what,
-			      d.digest ? "an invalid" : "no", strempty(d.digest));
+		              d.digest ? "an invalid" : "no", strempty(d.digest));
 		descriptor_release(&d);
 		return -EBADMSG;
 	}
@@ -116,7 +117,7 @@ static int descriptor_parse(json_t *o, const char *what, struct oci_descriptor *
 }
 
 int manifest_detect_kind(const char *content_type, const char *body, size_t len, enum manifest_kind *ret,
-			 char **ret_media_type, struct za_error **reterr) {
+                         char **ret_media_type, struct za_error **reterr) {
 	json_t *j;
 	_cleanup_free_ char *ct = NULL;
 	const char *mt;
@@ -144,7 +145,7 @@ int manifest_detect_kind(const char *content_type, const char *body, size_t len,
 	if (!mt) {
 		json_decref(j);
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTO,
-				     "manifest has no mediaType and is neither an index nor an image manifest");
+		                     "manifest has no mediaType and is neither an index nor an image manifest");
 	}
 	if (streq(mt, MEDIA_TYPE_OCI_INDEX) || streq(mt, MEDIA_TYPE_DOCKER_LIST))
 		*ret = MANIFEST_KIND_INDEX;
@@ -152,14 +153,15 @@ int manifest_detect_kind(const char *content_type, const char *body, size_t len,
 		*ret = MANIFEST_KIND_IMAGE;
 	else if (streq(mt, MEDIA_TYPE_DOCKER_SCHEMA1) || streq(mt, MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED)) {
 		json_decref(j);
-		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTONOSUPPORT,
-				     "Docker schema 1 manifests are not supported (deprecated since 2017); push the image "
-				     "again with a current client to get a schema 2 or OCI manifest");
+		return za_error_make(
+		        reterr, ZA_ERROR_PULL_FAILED, EPROTONOSUPPORT,
+		        "Docker schema 1 manifests are not supported (deprecated since 2017); push the image "
+		        "again with a current client to get a schema 2 or OCI manifest");
 	} else {
 		_cleanup_free_ char *copy = xstrdup(mt);
 		json_decref(j);
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTONOSUPPORT,
-				     "unsupported manifest media type '%s'", copy);
+		                     "unsupported manifest media type '%s'", copy);
 	}
 	if (ret_media_type)
 		*ret_media_type = xstrdup(mt);
@@ -192,7 +194,7 @@ int oci_index_parse(const char *body, size_t len, struct oci_index *ret, struct 
 	if (json_array_size(arr) > INDEX_MAX_MANIFESTS) {
 		json_decref(j);
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EFBIG, "image index lists more than %d manifests",
-				     INDEX_MAX_MANIFESTS);
+		                     INDEX_MAX_MANIFESTS);
 	}
 	idx.media_type = jstrdup(j, "mediaType");
 	idx.manifests = xnew(struct oci_descriptor, json_array_size(arr) + 1);
@@ -237,7 +239,7 @@ int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *ret, s
 		r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "image manifest has no 'layers' array");
 	if (r >= 0 && json_array_size(arr) > MANIFEST_MAX_LAYERS)
 		r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EFBIG, "image manifest has more than %d layers",
-				  MANIFEST_MAX_LAYERS);
+		                  MANIFEST_MAX_LAYERS);
 	if (r >= 0) {
 		m.layers = xnew(struct oci_descriptor, json_array_size(arr) + 1);
 		json_array_foreach(arr, i, v) {
@@ -247,7 +249,8 @@ int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *ret, s
 				break;
 			if (!m.layers[m.n_layers].media_type) {
 				m.n_layers++;
-				r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "layer %zu has no mediaType", i);
+				r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG, "layer %zu has no mediaType",
+				                  i);
 				break;
 			}
 			m.n_layers++;
@@ -335,7 +338,8 @@ int oci_image_config_parse(const char *body, size_t len, struct oci_image_config
 		for (size_t i = 0; i < c.n_diff_ids; i++)
 			if (!digest_is_sha256(c.diff_ids[i])) {
 				r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
-						  "image config diff_id %zu '%s' is not a sha256 digest", i, c.diff_ids[i]);
+				                  "image config diff_id %zu '%s' is not a sha256 digest", i,
+				                  c.diff_ids[i]);
 				break;
 			}
 	}
@@ -354,11 +358,11 @@ int oci_platform_parse(const char *s, struct oci_platform *ret, struct za_error 
 
 	if (!a || a == s || !a[1])
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-				     "invalid platform '%s' (expected os/arch[/variant], e.g. linux/arm64/v8)", s);
+		                     "invalid platform '%s' (expected os/arch[/variant], e.g. linux/arm64/v8)", s);
 	v = strchr(a + 1, '/');
 	if (v && (!v[1] || strchr(v + 1, '/') || v == a + 1))
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-				     "invalid platform '%s' (expected os/arch[/variant], e.g. linux/arm64/v8)", s);
+		                     "invalid platform '%s' (expected os/arch[/variant], e.g. linux/arm64/v8)", s);
 	p.os = xstrndup(s, (size_t)(a - s));
 	p.architecture = v ? xstrndup(a + 1, (size_t)(v - a - 1)) : xstrdup(a + 1);
 	p.variant = v ? xstrdup(v + 1) : NULL;
@@ -376,13 +380,13 @@ void oci_platform_default(struct oci_platform *ret) {
 	static const struct {
 		const char *machine, *arch, *variant;
 	} map[] = {
-		{"x86_64", "amd64", NULL}, {"aarch64", "arm64", "v8"}, {"armv7l", "arm", "v7"}, {"armv6l", "arm", "v6"},
-		{"i686", "386", NULL},	   {"i386", "386", NULL},      {"ppc64le", "ppc64le", NULL},
-		{"s390x", "s390x", NULL},  {"riscv64", "riscv64", NULL},
+		{ "x86_64", "amd64", NULL },    { "aarch64", "arm64", "v8" }, { "armv7l", "arm", "v7" },
+		{ "armv6l", "arm", "v6" },      { "i686", "386", NULL },      { "i386", "386", NULL },
+		{ "ppc64le", "ppc64le", NULL }, { "s390x", "s390x", NULL },   { "riscv64", "riscv64", NULL },
 	};
 	struct utsname u;
 
-	*ret = (struct oci_platform){.os = xstrdup("linux")};
+	*ret = (struct oci_platform){ .os = xstrdup("linux") };
 	if (uname(&u) == 0)
 		for (size_t i = 0; i < ELEMENTSOF(map); i++)
 			if (streq(u.machine, map[i].machine)) {
@@ -404,8 +408,8 @@ static const char *normalised_variant(const char *arch, const char *variant) {
 	return NULL;
 }
 
-int oci_index_select(const struct oci_index *idx, const struct oci_platform *want,
-		     const struct oci_descriptor **ret, struct za_error **reterr) {
+int oci_index_select(const struct oci_index *idx, const struct oci_platform *want, const struct oci_descriptor **ret,
+                     struct za_error **reterr) {
 	_cleanup_strbuf_ struct strbuf avail = STRBUF_INIT;
 	_cleanup_free_ char *wanted = oci_platform_to_string(want);
 	const struct oci_descriptor *loose = NULL;
@@ -442,8 +446,8 @@ int oci_index_select(const struct oci_index *idx, const struct oci_platform *wan
 		strbuf_addf(&avail, "%s%s", avail.len ? ", " : "", p);
 	}
 	return za_error_make(reterr, ZA_ERROR_WRONG_PLATFORM, ENOENT,
-			     "no image for platform %s in the index; available: %s (choose one with --platform)",
-			     wanted, avail.len ? strbuf_str(&avail) : "none");
+	                     "no image for platform %s in the index; available: %s (choose one with --platform)",
+	                     wanted, avail.len ? strbuf_str(&avail) : "none");
 }
 
 int layer_media_type_compression(const char *media_type, enum layer_compression *ret, struct za_error **reterr) {
@@ -451,15 +455,15 @@ int layer_media_type_compression(const char *media_type, enum layer_compression 
 		const char *type;
 		enum layer_compression c;
 	} table[] = {
-		{MEDIA_TYPE_OCI_LAYER, LAYER_COMPRESSION_NONE},
-		{MEDIA_TYPE_OCI_LAYER_GZIP, LAYER_COMPRESSION_GZIP},
-		{MEDIA_TYPE_OCI_LAYER_ZSTD, LAYER_COMPRESSION_ZSTD},
-		{MEDIA_TYPE_DOCKER_LAYER_GZIP, LAYER_COMPRESSION_GZIP},
-		{"application/vnd.docker.image.rootfs.diff.tar", LAYER_COMPRESSION_NONE},
-		{"application/vnd.oci.image.layer.nondistributable.v1.tar", LAYER_COMPRESSION_NONE},
-		{"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", LAYER_COMPRESSION_GZIP},
-		{"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", LAYER_COMPRESSION_ZSTD},
-		{"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", LAYER_COMPRESSION_GZIP},
+		{ MEDIA_TYPE_OCI_LAYER, LAYER_COMPRESSION_NONE },
+		{ MEDIA_TYPE_OCI_LAYER_GZIP, LAYER_COMPRESSION_GZIP },
+		{ MEDIA_TYPE_OCI_LAYER_ZSTD, LAYER_COMPRESSION_ZSTD },
+		{ MEDIA_TYPE_DOCKER_LAYER_GZIP, LAYER_COMPRESSION_GZIP },
+		{ "application/vnd.docker.image.rootfs.diff.tar", LAYER_COMPRESSION_NONE },
+		{ "application/vnd.oci.image.layer.nondistributable.v1.tar", LAYER_COMPRESSION_NONE },
+		{ "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", LAYER_COMPRESSION_GZIP },
+		{ "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", LAYER_COMPRESSION_ZSTD },
+		{ "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", LAYER_COMPRESSION_GZIP },
 	};
 
 	for (size_t i = 0; media_type && i < ELEMENTSOF(table); i++)
@@ -468,5 +472,5 @@ int layer_media_type_compression(const char *media_type, enum layer_compression 
 			return 0;
 		}
 	return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTONOSUPPORT, "unsupported layer media type '%s'",
-			     strna(media_type));
+	                     strna(media_type));
 }

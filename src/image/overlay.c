@@ -16,10 +16,10 @@
 #include "basic/strbuf.h"
 #include "basic/banned.h"
 
-#define KIND              ZA_ERROR_CREATE_FAILED
+#define KIND               ZA_ERROR_CREATE_FAILED
 #define FSCONFIG_VALUE_MAX 256 /* fsconfig() copies at most 255 bytes of a string */
-#define UMOUNT_TRIES      20
-#define UMOUNT_WAIT_NS    (50 * 1000 * 1000)
+#define UMOUNT_TRIES       20
+#define UMOUNT_WAIT_NS     (50 * 1000 * 1000)
 
 /* The last error the kernel logged on an fs context, "" if none. */
 static void fs_context_message(int fsfd, char *buf, size_t size) {
@@ -127,6 +127,18 @@ static int mount_legacy(char *const *lowers, const char *upper, const char *work
 	return 0;
 }
 
+/* overlayfs wants two lowers without an upper: one is a read-only bind. */
+static int mount_bind_ro(const char *lower, const char *target, struct za_error **reterr) {
+	if (mount(lower, target, NULL, MS_BIND, NULL) < 0)
+		return za_error_make(reterr, KIND, errno, "mount '%s' read-only at '%s': %m", lower, target);
+	if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
+		int r = za_error_make(reterr, KIND, errno, "mount '%s' read-only at '%s': remount: %m", lower, target);
+		(void)umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW);
+		return r;
+	}
+	return 0;
+}
+
 int overlay_mount(char *const *lowers, const char *upper, const char *work, const char *target,
                   struct za_error **reterr) {
 	bool long_path = false;
@@ -138,7 +150,7 @@ int overlay_mount(char *const *lowers, const char *upper, const char *work, cons
 	if (!upper != !work)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, EINVAL,
 		                     "mount overlay at '%s': upper and work directories go together", target);
-	STRV_FOREACH(l, (char **)lowers) {
+	STRV_FOREACH (l, (char **)lowers) {
 		if ((*l)[0] != '/')
 			return za_error_make(reterr, ZA_ERROR_INTERNAL, EINVAL,
 			                     "mount overlay at '%s': lower directory '%s' is not absolute", target, *l);
@@ -157,6 +169,8 @@ int overlay_mount(char *const *lowers, const char *upper, const char *work, cons
 		if (strlen(upper) >= FSCONFIG_VALUE_MAX || strlen(work) >= FSCONFIG_VALUE_MAX)
 			long_path = true;
 	}
+	if (!upper && !lowers[1])
+		return mount_bind_ro(lowers[0], target, reterr);
 	if (!long_path) {
 		r = mount_fsconfig(lowers, upper, work, target, reterr);
 		if (r != 0)

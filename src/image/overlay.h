@@ -9,6 +9,7 @@
 /* Mount overlayfs at `target` (an existing directory). `lowers`: NULL-
  * terminated absolute paths, topmost first. `upper` and `work`: both or
  * neither (read-only mount); created if missing, must be on one filesystem.
+ * A single lower without upper (which overlayfs refuses) is a read-only bind.
  * Uses the new mount API with one "lowerdir+" per layer (Linux 6.8+), so the
  * layer count is not bounded by a page of options; falls back to mount(2)
  * and fails clearly if its option string would exceed a page. */

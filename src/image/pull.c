@@ -26,7 +26,7 @@ static void progress_message(const struct pull_options *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	m = xvasprintf(fmt, ap);
 	va_end(ap);
-	o->on_progress(&(struct pull_progress){.message = m}, o->userdata);
+	o->on_progress(&(struct pull_progress){ .message = m }, o->userdata);
 }
 
 /* A small blob (manifest or config) from the registry, verified. */
@@ -45,18 +45,19 @@ static int small_blob_data(const void *data, size_t len, void *userdata) {
 }
 
 static int fetch_small_blob(struct registry_client *c, struct content_store *cs, const char *repo,
-			    const struct oci_descriptor *d, size_t cap, char **ret, size_t *ret_len,
-			    struct za_error **reterr) {
-	struct small_blob b = {.buf = STRBUF_INIT, .cap = cap};
+                            const struct oci_descriptor *d, size_t cap, char **ret, size_t *ret_len,
+                            struct za_error **reterr) {
+	struct small_blob b = { .buf = STRBUF_INIT, .cap = cap };
 	struct registry_blob_request req = {
-		.repo = repo, .digest = d->digest, .size = d->size, .on_data = small_blob_data, .userdata = &b};
+		.repo = repo, .digest = d->digest, .size = d->size, .on_data = small_blob_data, .userdata = &b
+	};
 	int r;
 
 	if (content_has(cs, d->digest, NULL))
 		return content_read(cs, d->digest, cap, ret, ret_len, reterr);
 	if (d->size > cap)
-		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EFBIG, "blob '%s' is %" PRIu64 " bytes, over the limit of %zu",
-				     d->digest, d->size, cap);
+		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EFBIG,
+		                     "blob '%s' is %" PRIu64 " bytes, over the limit of %zu", d->digest, d->size, cap);
 	r = registry_fetch_blobs(c, &req, 1, reterr);
 	if (r >= 0 && req.result < 0) {
 		r = req.result;
@@ -79,9 +80,9 @@ static int fetch_small_blob(struct registry_client *c, struct content_store *cs,
 
 /* Fetch the manifest for `ref` (tag or digest), walking an index to the
  * platform's image manifest. Stores every fetched document. */
-static int resolve_manifest(struct registry_client *c, const struct pull_options *o, const char *repo,
-			    const char *ref, const struct oci_platform *platform, char **ret_index_digest,
-			    char **ret_digest, struct oci_manifest *ret_manifest, struct za_error **reterr) {
+static int resolve_manifest(struct registry_client *c, const struct pull_options *o, const char *repo, const char *ref,
+                            const struct oci_platform *platform, char **ret_index_digest, char **ret_digest,
+                            struct oci_manifest *ret_manifest, struct za_error **reterr) {
 	_cleanup_free_ char *body = NULL, *media_type = NULL, *digest = NULL, *kind_type = NULL;
 	_cleanup_free_ char *index_digest = NULL;
 	enum manifest_kind kind;
@@ -123,7 +124,8 @@ static int resolve_manifest(struct registry_client *c, const struct pull_options
 			return r;
 		if (kind != MANIFEST_KIND_IMAGE)
 			return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTO,
-					     "index entry '%s' is another index; nested indexes are not supported", digest);
+			                     "index entry '%s' is another index; nested indexes are not supported",
+			                     digest);
 	}
 	r = oci_manifest_parse(body, len, ret_manifest, reterr);
 	if (r < 0)
@@ -140,8 +142,7 @@ static int resolve_manifest(struct registry_client *c, const struct pull_options
 	return 0;
 }
 
-int image_pull(const char *reference, const struct pull_options *o, struct store_image *ret,
-	       struct za_error **reterr) {
+int image_pull(const char *reference, const struct pull_options *o, struct store_image *ret, struct za_error **reterr) {
 	struct image_reference ref;
 	_cleanup_(registry_client_freep) struct registry_client *client = NULL;
 	_cleanup_free_ char *normal = NULL, *index_digest = NULL, *digest = NULL, *config_body = NULL;
@@ -161,8 +162,8 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 	if (ref.transport != IMAGE_TRANSPORT_REGISTRY) {
 		image_reference_release(&ref);
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-				     "'%s' is a local image; use 'zlayer-agent load' for %s references", reference,
-				     image_transport_to_string(ref.transport));
+		                     "'%s' is a local image; use 'zlayer-agent load' for %s references", reference,
+		                     image_transport_to_string(ref.transport));
 	}
 	normal = image_reference_to_string(&ref);
 	if (!platform) {
@@ -174,18 +175,18 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 	r = registry_client_new(ref.domain, o->registry, &client, reterr);
 	if (r >= 0)
 		r = resolve_manifest(client, o, ref.path, ref.digest ? ref.digest : ref.tag, platform, &index_digest,
-				     &digest, &manifest, reterr);
+		                     &digest, &manifest, reterr);
 	if (r >= 0) {
 		progress_message(o, "resolved %s to %s", normal, digest);
-		r = fetch_small_blob(client, o->content, ref.path, &manifest.config, IMAGE_CONFIG_MAX_SIZE, &config_body,
-				     &config_len, reterr);
+		r = fetch_small_blob(client, o->content, ref.path, &manifest.config, IMAGE_CONFIG_MAX_SIZE,
+		                     &config_body, &config_len, reterr);
 	}
 	if (r >= 0)
 		r = oci_image_config_parse(config_body, config_len, &config, reterr);
 	if (r >= 0 && o->platform && !index_digest && config.os && config.architecture &&
 	    (!streq(config.os, platform->os) || !streq(config.architecture, platform->architecture)))
-		r = za_error_make(reterr, ZA_ERROR_WRONG_PLATFORM, ENOENT,
-				  "image '%s' is for %s/%s, not %s", normal, config.os, config.architecture, wanted);
+		r = za_error_make(reterr, ZA_ERROR_WRONG_PLATFORM, ENOENT, "image '%s' is for %s/%s, not %s", normal,
+		                  config.os, config.architecture, wanted);
 	if (r >= 0) {
 		struct layers_job job = {
 			.root_dir = o->root_dir,
@@ -228,8 +229,27 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 	return r;
 }
 
+int image_remote_digest(const char *reference, const struct registry_options *opts, char **ret_digest,
+                        struct za_error **reterr) {
+	_cleanup_(registry_client_freep) struct registry_client *client = NULL;
+	struct image_reference ref;
+	int r;
+
+	image_reference_init(&ref);
+	r = image_reference_parse(reference, &ref, reterr);
+	if (r >= 0 && ref.transport != IMAGE_TRANSPORT_REGISTRY)
+		r = za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "'%s' is not a registry reference", reference);
+	if (r >= 0)
+		r = registry_client_new(ref.domain, opts, &client, reterr);
+	if (r >= 0)
+		r = registry_head_manifest(client, ref.path, ref.digest ? ref.digest : ref.tag, ret_digest, NULL,
+		                           reterr);
+	image_reference_release(&ref);
+	return r;
+}
+
 int pull_policy_decide(enum spec_pull_policy policy, const char *image, const char *local_digest,
-		       const char *remote_digest, bool *ret_pull, struct za_error **reterr) {
+                       const char *remote_digest, bool *ret_pull, struct za_error **reterr) {
 	switch (policy) {
 	case SPEC_PULL_ALWAYS:
 		*ret_pull = true;
@@ -243,9 +263,9 @@ int pull_policy_decide(enum spec_pull_policy policy, const char *image, const ch
 		return 0;
 	case SPEC_PULL_NEVER:
 		if (!local_digest)
-			return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT,
-					     "image '%s' is not present and pull_policy is 'never'; load or pull it first",
-					     image);
+			return za_error_make(
+			        reterr, ZA_ERROR_NOT_FOUND, ENOENT,
+			        "image '%s' is not present and pull_policy is 'never'; load or pull it first", image);
 		*ret_pull = false;
 		return 0;
 	default:

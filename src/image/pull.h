@@ -33,6 +33,11 @@ struct pull_options {
 int image_pull(const char *reference, const struct pull_options *opts, struct store_image *ret,
 	       struct za_error **reterr);
 
+/* The digest the registry currently serves for a reference (index or
+ * manifest), for pull_policy `newer`. */
+int image_remote_digest(const char *reference, const struct registry_options *opts, char **ret_digest,
+			struct za_error **reterr);
+
 /* The pull_policy semantics of the spec: whether to pull given the local
  * image digest (NULL: not present) and, for `newer`, the registry's digest
  * for the reference (NULL: not asked or unreachable). `never` with no local

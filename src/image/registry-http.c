@@ -3,6 +3,7 @@
  * transfer shares, header capture, bounded bodies, retries with backoff, and
  * the translation of curl failures into za_errors. */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <strings.h>
 
@@ -14,8 +15,6 @@
 #include "basic/banned.h"
 
 #define HEADER_VALUE_MAX 1024
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_t *, json_decref)
 
 uint64_t now_usec(clockid_t clock) {
 	struct timespec ts;
@@ -261,10 +260,11 @@ int registry_curl_error(struct za_error **reterr, CURLcode code, const char *err
 
 	if (curl_is_tls(code)) {
 		_cleanup_free_ char *authority = registry_url_authority(url);
-		return za_error_make(reterr, ZA_ERROR_NETWORK, EPROTO,
-		                     "TLS connection to '%s' failed: %s (if '%s' is a registry you trust, list it as an "
-		                     "insecure registry to skip TLS verification or use plain HTTP)",
-		                     strna(authority), why, strna(authority));
+		return za_error_make(
+		        reterr, ZA_ERROR_NETWORK, EPROTO,
+		        "TLS connection to '%s' failed: %s (if '%s' is a registry you trust, list it as an "
+		        "insecure registry to skip TLS verification or use plain HTTP)",
+		        strna(authority), why, strna(authority));
 	}
 	switch (code) {
 	case CURLE_COULDNT_CONNECT:
@@ -340,22 +340,14 @@ const char *http_status_reason(long status) {
 		long status;
 		const char *reason;
 	} table[] = {
-		{ 400, "Bad Request" },
-		{ 401, "Unauthorized" },
-		{ 403, "Forbidden" },
-		{ 404, "Not Found" },
-		{ 405, "Method Not Allowed" },
-		{ 406, "Not Acceptable" },
-		{ 408, "Request Timeout" },
-		{ 410, "Gone" },
-		{ 413, "Content Too Large" },
-		{ 416, "Range Not Satisfiable" },
-		{ 429, "Too Many Requests" },
-		{ 500, "Internal Server Error" },
-		{ 501, "Not Implemented" },
-		{ 502, "Bad Gateway" },
-		{ 503, "Service Unavailable" },
-		{ 504, "Gateway Timeout" },
+		{ 400, "Bad Request" },         { 401, "Unauthorized" },
+		{ 403, "Forbidden" },           { 404, "Not Found" },
+		{ 405, "Method Not Allowed" },  { 406, "Not Acceptable" },
+		{ 408, "Request Timeout" },     { 410, "Gone" },
+		{ 413, "Content Too Large" },   { 416, "Range Not Satisfiable" },
+		{ 429, "Too Many Requests" },   { 500, "Internal Server Error" },
+		{ 501, "Not Implemented" },     { 502, "Bad Gateway" },
+		{ 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(table); i++)
@@ -388,7 +380,7 @@ char *registry_error_summary(const char *body, size_t len) {
 	errors = json_object_get(root, "errors");
 	if (!json_is_array(errors))
 		return NULL;
-	json_array_foreach (errors, i, e) {
+	json_array_foreach(errors, i, e) {
 		const char *code = json_string_value(json_object_get(e, "code"));
 		const char *message = json_string_value(json_object_get(e, "message"));
 

@@ -75,15 +75,15 @@ struct registry_request {
 
 void registry_request_release(struct registry_request *req);
 
-/* Set the options every transfer shares on a fresh or reset easy handle. The
- * caller adds URL-specific bits. *headers gets the slist to free later. */
+/* Set the options every transfer shares on a fresh or reset easy handle;
+ * the caller adds callbacks. *headers gets the slist to free after it. */
 void registry_easy_setup(CURL *easy, const char *url, bool tls_verify, const char *accept, const char *bearer,
                          const char *username, const char *password, struct curl_slist **headers, char *errbuf);
 
 /* Perform req on c->easy, retrying connection errors, 5xx and 429 with
  * backoff. 0 when an HTTP response arrived (any status: the caller judges
- * it; a 5xx or 429 left after the retries is still 0); <0 with reterr for
- * transport failures (network, TLS) and a 2xx body over the cap. */
+ * it; a 5xx or 429 left after the retries is still 0; a 2xx body over the
+ * cap sets resp.too_big); <0 with reterr for transport failures. */
 int registry_perform(struct registry_client *c, struct registry_request *req, struct za_error **reterr);
 
 bool registry_curl_is_transient(CURLcode code);

@@ -13,8 +13,6 @@
 #include "image/www-authenticate.h"
 #include "basic/banned.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_t *, json_decref)
-
 #define TOKEN_DEFAULT_LIFETIME_SEC 60
 #define TOKEN_MAX                  (64U * 1024U)
 
@@ -181,8 +179,8 @@ int registry_auth_error(struct registry_client *c, const char *repo, long status
 	                     auth_remedy(c, remedy, sizeof(remedy)));
 }
 
-static int token_parse_reply(const char *realm, const char *body, size_t len, char **ret_token,
-                             uint64_t *ret_expires, struct za_error **reterr) {
+static int token_parse_reply(const char *realm, const char *body, size_t len, char **ret_token, uint64_t *ret_expires,
+                             struct za_error **reterr) {
 	_cleanup_(json_decrefp) json_t *root = NULL;
 	const char *token, *issued;
 	int64_t lifetime = TOKEN_DEFAULT_LIFETIME_SEC, issued_at = 0, margin;
@@ -229,10 +227,11 @@ static int token_fetch(struct registry_client *c, const char *repo, const char *
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTO,
 		                     "registry '%s' named an invalid token realm '%s'", c->domain, c->realm);
 	if (plain && !registry_host_is_insecure(c, authority))
-		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTO,
-		                     "registry '%s' named token realm '%s' over plain HTTP; refusing to send credentials "
-		                     "there (list '%s' as an insecure registry if that is intended)",
-		                     c->domain, c->realm, authority);
+		return za_error_make(
+		        reterr, ZA_ERROR_PULL_FAILED, EPROTO,
+		        "registry '%s' named token realm '%s' over plain HTTP; refusing to send credentials "
+		        "there (list '%s' as an insecure registry if that is intended)",
+		        c->domain, c->realm, authority);
 
 	esc_service = curl_easy_escape(c->easy, strempty(c->service), 0);
 	esc_scope = curl_easy_escape(c->easy, scope, 0);
@@ -246,8 +245,9 @@ static int token_fetch(struct registry_client *c, const char *repo, const char *
 		if (!esc_token)
 			oom();
 		url = xstrdup(c->realm);
-		fields = xasprintf("grant_type=refresh_token&client_id=zlayer-agent&refresh_token=%s&service=%s&scope=%s",
-		                   esc_token, esc_service, esc_scope);
+		fields = xasprintf(
+		        "grant_type=refresh_token&client_id=zlayer-agent&refresh_token=%s&service=%s&scope=%s",
+		        esc_token, esc_service, esc_scope);
 		explicit_bzero(esc_token, strlen(esc_token));
 		req.method = "POST";
 		req.post_fields = fields;
@@ -314,8 +314,8 @@ int registry_auth_token(struct registry_client *c, const char *repo, const char 
 	return 0;
 }
 
-int registry_auth_apply(struct registry_client *c, const char *repo, const char *scope,
-                        struct registry_request *req, char **ret_token, struct za_error **reterr) {
+int registry_auth_apply(struct registry_client *c, const char *repo, const char *scope, struct registry_request *req,
+                        char **ret_token, struct za_error **reterr) {
 	int r;
 
 	*ret_token = NULL;

@@ -51,15 +51,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct registry_client *, registry_client_free)
 /* GET a manifest or index by tag or digest. Accepts OCI index + manifest,
  * Docker manifest list + schema2, and schema1 (so the caller can reject it
  * clearly). More than cap body bytes is an error. *ret_digest is the
- * sha256 of the body ("sha512:..." when reference is a sha512 digest); a
- * body that does not match the digest reference or the registry's
- * Docker-Content-Digest is ZA_ERROR_PULL_FAILED. *ret_media_type: the
- * Content-Type without parameters, or the body's mediaType when the
- * Content-Type is missing or generic JSON. */
+ * sha256 of the body; a body that does not match the digest reference or
+ * the registry's Docker-Content-Digest is ZA_ERROR_PULL_FAILED (a sha512
+ * reference is ZA_ERROR_UNSUPPORTED: it cannot be verified). *ret_media_type:
+ * the Content-Type without parameters, or the body's mediaType when the
+ * Content-Type is missing or generic JSON. Every ret_* may be NULL. */
 int registry_get_manifest(struct registry_client *c, const char *repo, const char *reference, size_t cap,
                           char **ret_body, size_t *ret_len, char **ret_media_type, char **ret_digest,
                           struct za_error **reterr);
-/* HEAD; falls back to a GET when the registry sends no digest. */
+/* HEAD; falls back to a GET when the registry sends no digest or type.
+ * For a digest reference *ret_digest is that digest. ret_* may be NULL. */
 int registry_head_manifest(struct registry_client *c, const char *repo, const char *reference, char **ret_digest,
                            char **ret_media_type, struct za_error **reterr);
 
@@ -84,6 +85,3 @@ struct registry_blob_request {
  * unreachable before any transfer could start). */
 int registry_fetch_blobs(struct registry_client *c, struct registry_blob_request *reqs, size_t n,
                          struct za_error **reterr);
-
-/* "sha256:<hex>" of data; alg is "sha256" or "sha512". NULL for others. */
-char *registry_digest_of(const char *alg, const void *data, size_t len);

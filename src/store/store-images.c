@@ -181,7 +181,7 @@ int store_image_put(struct store *s, const struct store_image *img, struct za_er
 	r = put_image_row(s, img, reterr);
 	if (r >= 0)
 		r = put_layers(s, img, reterr);
-	STRV_FOREACH(ref, img->references) {
+	STRV_FOREACH (ref, img->references) {
 		if (r < 0)
 			break;
 		r = put_tag(s, *ref, img->digest, reterr);
@@ -313,8 +313,7 @@ int store_image_list(struct store *s, struct store_image **ret, size_t *ret_n, s
 	return 0;
 }
 
-static int delete_one(struct store *s, const char *sql, const char *key, const char *what,
-                      struct za_error **reterr) {
+static int delete_one(struct store *s, const char *sql, const char *key, const char *what, struct za_error **reterr) {
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
 	int r;
 
@@ -345,8 +344,8 @@ int store_tag_set(struct store *s, const char *reference, const char *image_dige
 		return r;
 	r = image_exists(s, image_digest, reterr);
 	if (r == 0)
-		r = za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "cannot tag '%s': image '%s' not found", reference,
-		                  image_digest);
+		r = za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "cannot tag '%s': image '%s' not found",
+		                  reference, image_digest);
 	if (r > 0)
 		r = put_tag(s, reference, image_digest, reterr);
 	if (r < 0) {

@@ -23,14 +23,14 @@
 static const char *const migrations[] = {
 	/* 1: images, their layers, tags and unpacked layer snapshots */
 	"CREATE TABLE images ("
-	"  digest TEXT PRIMARY KEY,"           /* platform manifest digest */
-	"  index_digest TEXT,"                 /* image index it was chosen from */
+	"  digest TEXT PRIMARY KEY," /* platform manifest digest */
+	"  index_digest TEXT,"       /* image index it was chosen from */
 	"  config_digest TEXT NOT NULL,"
-	"  media_type TEXT NOT NULL,"          /* of the manifest */
+	"  media_type TEXT NOT NULL," /* of the manifest */
 	"  os TEXT, arch TEXT, variant TEXT,"
-	"  size INTEGER NOT NULL,"             /* manifest + config + layer blobs */
-	"  created TEXT,"                      /* from the image config, RFC 3339 */
-	"  pulled_at INTEGER NOT NULL"         /* unix seconds */
+	"  size INTEGER NOT NULL,"     /* manifest + config + layer blobs */
+	"  created TEXT,"              /* from the image config, RFC 3339 */
+	"  pulled_at INTEGER NOT NULL" /* unix seconds */
 	") STRICT;"
 	"CREATE TABLE image_layers ("
 	"  image_digest TEXT NOT NULL REFERENCES images(digest) ON DELETE CASCADE,"
@@ -45,15 +45,15 @@ static const char *const migrations[] = {
 	"CREATE INDEX image_layers_chain_id ON image_layers(chain_id);"
 	"CREATE INDEX image_layers_blob_digest ON image_layers(blob_digest);"
 	"CREATE TABLE tags ("
-	"  reference TEXT PRIMARY KEY,"        /* normalised: docker.io/library/busybox:1 */
+	"  reference TEXT PRIMARY KEY," /* normalised: docker.io/library/busybox:1 */
 	"  image_digest TEXT NOT NULL REFERENCES images(digest) ON DELETE CASCADE"
 	") STRICT;"
 	"CREATE INDEX tags_image_digest ON tags(image_digest);"
 	"CREATE TABLE snapshots ("
 	"  chain_id TEXT PRIMARY KEY,"
-	"  parent TEXT,"                       /* chain id of the layer below, NULL for the base */
+	"  parent TEXT," /* chain id of the layer below, NULL for the base */
 	"  diff_id TEXT NOT NULL,"
-	"  size INTEGER NOT NULL,"             /* unpacked bytes, 0 when unknown */
+	"  size INTEGER NOT NULL," /* unpacked bytes, 0 when unknown */
 	"  created_at INTEGER NOT NULL"
 	") STRICT;",
 };
@@ -152,7 +152,8 @@ int store_commit(struct store *s, struct za_error **reterr) {
 	int r;
 
 	if (s->tx_depth == 0)
-		return za_error_make(reterr, ZA_ERROR_INTERNAL, EINVAL, "metadata database: commit without transaction");
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, EINVAL,
+		                     "metadata database: commit without transaction");
 	if (s->tx_depth == 1)
 		r = store_exec(s, "COMMIT", reterr, "commit transaction");
 	else {

@@ -167,7 +167,8 @@ def entry(name, kind="file", data=b"", mode=None, target=None, uid=0, gid=0):
 
 
 def evil_layers():
-    """tag -> (uncompressed layer tar, offending entry name)."""
+    """tag -> (uncompressed layer tar, offending entry name, or a tuple of
+    names any one of which the error must mention)."""
     return {
         "dotdot": (tar_bytes([entry("../zlayer-evil-escape", data=b"escaped\n")]), "../zlayer-evil-escape"),
         "absolute": (tar_bytes([entry("/zlayer-evil-absolute", data=b"absolute\n")]), "/zlayer-evil-absolute"),
@@ -180,7 +181,7 @@ def evil_layers():
                                   entry("sl-up/zlayer-evil-up", data=b"up\n")]),
                        "sl-up/zlayer-evil-up"),
         "hardlink": (tar_bytes([entry("hl-escape", "hardlink", target="../../zlayer-evil-outside")]),
-                     "hl-escape"),
+                     ("hl-escape", "../../zlayer-evil-outside")),
     }
 
 
@@ -193,7 +194,7 @@ class Layouts:
         self.layout = self.workdir / "layout"
         self.oci = None
         self.multi_rootfs = self.workdir / "multi-unpacked" / "rootfs"
-        self.evil = {}  # tag -> offending entry name
+        self.evil = {}  # tag -> offending entry name (or tuple of acceptable names)
         self.corrupt_layer = None  # digest of the unique layer of "corrupt"
         self.index_platforms = {}  # "linux/amd64" -> manifest digest
 
