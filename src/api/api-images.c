@@ -78,8 +78,8 @@ static void job_progress(const struct pull_progress *pp, void *userdata) {
 		job_post_line(job, json_pack("{s:s, s:s}", "status", "progress", "message", pp->message));
 	else
 		job_post_line(job, json_pack("{s:s, s:s, s:s, s:I, s:I}", "status", "layer", "layer", pp->layer_digest,
-					     "state", pull_layer_state_to_string(pp->state), "current",
-					     (json_int_t)pp->current, "total", (json_int_t)pp->total));
+		                             "state", pull_layer_state_to_string(pp->state), "current",
+		                             (json_int_t)pp->current, "total", (json_int_t)pp->total));
 }
 
 static void job_free(struct fetch_job *job) {
@@ -121,19 +121,19 @@ static void *job_thread(void *userdata) {
 	local = image_reference_parse(job->reference, &ref, NULL) >= 0 && ref.transport != IMAGE_TRANSPORT_REGISTRY;
 	image_reference_release(&ref);
 	if (local) {
-		struct load_options o = {.root_dir = im->daemon->config->root_dir,
-					 .content = im->content,
-					 .platform = job->has_platform ? &job->platform : NULL,
-					 .on_progress = job_progress,
-					 .userdata = job};
+		struct load_options o = { .root_dir = im->daemon->config->root_dir,
+			                  .content = im->content,
+			                  .platform = job->has_platform ? &job->platform : NULL,
+			                  .on_progress = job_progress,
+			                  .userdata = job };
 		job->r = image_load(job->reference, &o, &job->img, &job->err);
 	} else {
-		struct pull_options o = {.root_dir = im->daemon->config->root_dir,
-					 .content = im->content,
-					 .registry = &im->registry,
-					 .platform = job->has_platform ? &job->platform : NULL,
-					 .on_progress = job_progress,
-					 .userdata = job};
+		struct pull_options o = { .root_dir = im->daemon->config->root_dir,
+			                  .content = im->content,
+			                  .registry = &im->registry,
+			                  .platform = job->has_platform ? &job->platform : NULL,
+			                  .on_progress = job_progress,
+			                  .userdata = job };
 		job->r = image_pull(job->reference, &o, &job->img, &job->err);
 	}
 	daemon_post(im->daemon, job_done, job);
@@ -141,7 +141,7 @@ static void *job_thread(void *userdata) {
 }
 
 int images_fetch_start(struct images *im, const char *reference, const struct oci_platform *platform,
-		       images_line_fn on_line, images_done_fn on_done, void *userdata, struct za_error **reterr) {
+                       images_line_fn on_line, images_done_fn on_done, void *userdata, struct za_error **reterr) {
 	struct fetch_job *job;
 	pthread_attr_t attr;
 	pthread_t t;
@@ -182,9 +182,9 @@ static bool is_hex(const char *s) {
 }
 
 static bool strv_contains(char **l, const char *s) {
-	STRV_FOREACH(i, l)
-	if (streq(*i, s))
-		return true;
+	STRV_FOREACH (i, l)
+		if (streq(*i, s))
+			return true;
 	return false;
 }
 
@@ -218,9 +218,11 @@ int images_resolve(struct images *im, const char *reference, char **ret_digest, 
 		free(found);
 		if (matches > 1)
 			return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-					     "digest prefix '%s' matches %zu images; give more digits", reference, matches);
+			                     "digest prefix '%s' matches %zu images; give more digits", reference,
+			                     matches);
 		if (strlen(hex) == 64 || strneq(reference, "sha256:", 7))
-			return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "no image with digest '%s'", reference);
+			return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "no image with digest '%s'",
+			                     reference);
 	}
 	image_reference_init(&ref);
 	r = image_reference_parse(reference, &ref, reterr);
@@ -231,7 +233,7 @@ int images_resolve(struct images *im, const char *reference, char **ret_digest, 
 	r = store_tag_resolve(st, normal, ret_digest, NULL);
 	if (r == -ENOENT)
 		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "no such image '%s' (pull or load it first)",
-				     reference);
+		                     reference);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot look up image '%s': %m", reference);
 	return 0;
@@ -301,13 +303,13 @@ int images_gc(struct images *im, uint64_t *reclaimed, struct za_error **reterr) 
 			strv_push(&chains, all[i].layers[k].chain_id);
 	store_images_free(all, n);
 
-	STRV_FOREACH(b, stored)
-	if (!strv_contains(blobs, *b) && !claim_in_use(*b)) {
-		_cleanup_free_ char *p = content_path(im->content, *b);
-		*reclaimed += tree_size_at(AT_FDCWD, p);
-		(void)content_remove(im->content, *b);
-		log_debug("removed unreferenced blob %s", *b);
-	}
+	STRV_FOREACH (b, stored)
+		if (!strv_contains(blobs, *b) && !claim_in_use(*b)) {
+			_cleanup_free_ char *p = content_path(im->content, *b);
+			*reclaimed += tree_size_at(AT_FDCWD, p);
+			(void)content_remove(im->content, *b);
+			log_debug("removed unreferenced blob %s", *b);
+		}
 
 	d = opendir(snapdir);
 	while (d && (de = readdir(d))) {
@@ -325,8 +327,8 @@ int images_gc(struct images *im, uint64_t *reclaimed, struct za_error **reterr) 
 	if (d)
 		closedir(d);
 	if (store_snapshots_unreferenced(im->daemon->store, &dead_rows, NULL) >= 0)
-		STRV_FOREACH(c, dead_rows)
-	(void)store_snapshot_remove(im->daemon->store, *c, NULL);
+		STRV_FOREACH (c, dead_rows)
+			(void)store_snapshot_remove(im->daemon->store, *c, NULL);
 
 	/* Leftovers of pulls killed mid-way; only while nothing is running. */
 	if (im->active == 0) {
@@ -344,15 +346,15 @@ static json_t *error_json(const struct za_error *e) {
 
 static json_t *strv_json(char **l) {
 	json_t *a = json_array();
-	STRV_FOREACH(s, l)
-	json_array_append_new(a, json_string(*s));
+	STRV_FOREACH (s, l)
+		json_array_append_new(a, json_string(*s));
 	return a;
 }
 
 static json_t *image_summary_json(const struct store_image *img) {
 	return json_pack("{s:o, s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:I}", "references", strv_json(img->references),
-			 "digest", img->digest, "size", (json_int_t)img->size, "created", img->created, "os", img->os,
-			 "architecture", img->arch, "variant", img->variant, "pulled_at", (json_int_t)img->pulled_at);
+	                 "digest", img->digest, "size", (json_int_t)img->size, "created", img->created, "os", img->os,
+	                 "architecture", img->arch, "variant", img->variant, "pulled_at", (json_int_t)img->pulled_at);
 }
 
 struct stream_ctx {
@@ -376,12 +378,13 @@ static void stream_done(int r, const struct za_error *err, const struct store_im
 
 	if (c->stream) {
 		if (r < 0)
-			api_stream_send_json(c->stream, json_pack("{s:s, s:o}", "status", "error", "error", error_json(err)));
+			api_stream_send_json(c->stream,
+			                     json_pack("{s:s, s:o}", "status", "error", "error", error_json(err)));
 		else
-			api_stream_send_json(c->stream, json_pack("{s:s, s:s, s:s?, s:o}", "status", "done", "digest",
-								  img->digest, "reference",
-								  img->references ? img->references[0] : NULL, "image",
-								  image_summary_json(img)));
+			api_stream_send_json(c->stream,
+			                     json_pack("{s:s, s:s, s:s?, s:o}", "status", "done", "digest", img->digest,
+			                               "reference", img->references ? img->references[0] : NULL,
+			                               "image", image_summary_json(img)));
 		api_stream_set_closed_callback(c->stream, NULL, NULL);
 		api_stream_end(c->stream);
 	}
@@ -437,13 +440,13 @@ static json_t *config_json(const struct oci_image_config *c) {
 
 	for (size_t i = 0; i < c->n_labels; i++)
 		json_object_set_new(labels, c->labels[i].key, json_string(c->labels[i].value));
-	STRV_FOREACH(p, c->exposed_ports)
-	json_object_set_new(ports, *p, json_object());
+	STRV_FOREACH (p, c->exposed_ports)
+		json_object_set_new(ports, *p, json_object());
 	return json_pack("{s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:s?}", "Entrypoint",
-			 c->entrypoint ? strv_json(c->entrypoint) : json_null(), "Cmd",
-			 c->cmd ? strv_json(c->cmd) : json_null(), "Env", strv_json(c->env), "WorkingDir",
-			 strempty(c->working_dir), "User", strempty(c->user), "ExposedPorts", ports, "Labels", labels,
-			 "StopSignal", c->stop_signal);
+	                 c->entrypoint ? strv_json(c->entrypoint) : json_null(), "Cmd",
+	                 c->cmd ? strv_json(c->cmd) : json_null(), "Env", strv_json(c->env), "WorkingDir",
+	                 strempty(c->working_dir), "User", strempty(c->user), "ExposedPorts", ports, "Labels", labels,
+	                 "StopSignal", c->stop_signal);
 }
 
 static int handle_inspect(struct api_request *req, void *userdata) {
@@ -469,15 +472,15 @@ static int handle_inspect(struct api_request *req, void *userdata) {
 	}
 	layers = json_array();
 	for (size_t i = 0; i < img.n_layers; i++)
-		json_array_append_new(layers, json_pack("{s:s, s:s, s:s, s:I, s:s?}", "digest", img.layers[i].blob_digest,
-							"diff_id", img.layers[i].diff_id, "chain_id", img.layers[i].chain_id,
-							"size", (json_int_t)img.layers[i].size, "media_type",
-							img.layers[i].media_type));
+		json_array_append_new(
+		        layers, json_pack("{s:s, s:s, s:s, s:I, s:s?}", "digest", img.layers[i].blob_digest, "diff_id",
+		                          img.layers[i].diff_id, "chain_id", img.layers[i].chain_id, "size",
+		                          (json_int_t)img.layers[i].size, "media_type", img.layers[i].media_type));
 	out = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:s?, s:s?, s:s?, s:s?, s:I, s:I}", "digest", img.digest,
-			"index_digest", img.index_digest, "config_digest", img.config_digest, "media_type",
-			img.media_type, "references", strv_json(img.references), "os", img.os, "architecture", img.arch,
-			"variant", img.variant, "created", img.created, "size", (json_int_t)img.size, "pulled_at",
-			(json_int_t)img.pulled_at);
+	                "index_digest", img.index_digest, "config_digest", img.config_digest, "media_type",
+	                img.media_type, "references", strv_json(img.references), "os", img.os, "architecture", img.arch,
+	                "variant", img.variant, "created", img.created, "size", (json_int_t)img.size, "pulled_at",
+	                (json_int_t)img.pulled_at);
 	json_object_set_new(out, "config", config_json(&c));
 	json_object_set_new(out, "layers", layers);
 	oci_image_config_release(&c);
@@ -496,7 +499,8 @@ static int handle_tag(struct api_request *req, void *userdata) {
 	int r;
 
 	if (!source || !target) {
-		za_error_make(&err, ZA_ERROR_INVALID_SPEC, EINVAL, "request body needs string fields 'source' and 'target'");
+		za_error_make(&err, ZA_ERROR_INVALID_SPEC, EINVAL,
+		              "request body needs string fields 'source' and 'target'");
 		return api_reply_error(req, err);
 	}
 	if (images_resolve(im, source, &digest, &err) < 0)
@@ -505,7 +509,7 @@ static int handle_tag(struct api_request *req, void *userdata) {
 	r = image_reference_parse(target, &ref, &err);
 	if (r >= 0 && (ref.transport != IMAGE_TRANSPORT_REGISTRY || ref.digest))
 		r = za_error_make(&err, ZA_ERROR_INVALID_SPEC, EINVAL,
-				  "tag target '%s' must be a name with a tag, not a digest or local path", target);
+		                  "tag target '%s' must be a name with a tag, not a digest or local path", target);
 	if (r >= 0)
 		normal = image_reference_to_string(&ref);
 	image_reference_release(&ref);
@@ -547,12 +551,12 @@ static int handle_remove(struct api_request *req, void *userdata) {
 		json_array_append_new(untagged, json_string(normal));
 	} else if (!by_name && strv_length(img.references) > 1 && !force) {
 		za_error_make(&err, ZA_ERROR_CONFIGURATION, EBUSY,
-			      "image '%s' has %zu names; remove them one by one or use --force", ref,
-			      strv_length(img.references));
+		              "image '%s' has %zu names; remove them one by one or use --force", ref,
+		              strv_length(img.references));
 		goto fail;
 	} else {
-		STRV_FOREACH(r, img.references)
-		json_array_append_new(untagged, json_string(*r));
+		STRV_FOREACH (r, img.references)
+			json_array_append_new(untagged, json_string(*r));
 		if (store_image_remove(im->daemon->store, digest, &err) < 0)
 			goto fail;
 		json_array_append_new(deleted, json_string(digest));
@@ -561,8 +565,8 @@ static int handle_remove(struct api_request *req, void *userdata) {
 	}
 	store_image_release(&img);
 	return api_reply_json(req, 200,
-			      json_pack("{s:o, s:o, s:I}", "untagged", untagged, "deleted", deleted, "reclaimed",
-					(json_int_t)reclaimed));
+	                      json_pack("{s:o, s:o, s:I}", "untagged", untagged, "deleted", deleted, "reclaimed",
+	                                (json_int_t)reclaimed));
 fail:
 	store_image_release(&img);
 	json_decref(untagged);
@@ -583,14 +587,16 @@ static int handle_prune(struct api_request *req, void *userdata) {
 		return api_reply_error(req, err);
 	deleted = json_array();
 	for (size_t i = 0; i < n; i++)
-		if (strv_length(all[i].references) == 0 && store_image_remove(im->daemon->store, all[i].digest, NULL) >= 0)
+		if (strv_length(all[i].references) == 0 &&
+		    store_image_remove(im->daemon->store, all[i].digest, NULL) >= 0)
 			json_array_append_new(deleted, json_string(all[i].digest));
 	store_images_free(all, n);
 	if (images_gc(im, &reclaimed, &err) < 0) {
 		json_decref(deleted);
 		return api_reply_error(req, err);
 	}
-	return api_reply_json(req, 200, json_pack("{s:o, s:I}", "deleted", deleted, "reclaimed", (json_int_t)reclaimed));
+	return api_reply_json(req, 200,
+	                      json_pack("{s:o, s:I}", "deleted", deleted, "reclaimed", (json_int_t)reclaimed));
 }
 
 int api_images_register(struct daemon *d) {

@@ -12,7 +12,6 @@
 #include "basic/parse.h"
 #include "basic/banned.h"
 
-
 void daemon_config_init(struct daemon_config *c) {
 	const char *e;
 

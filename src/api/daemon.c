@@ -152,7 +152,7 @@ void daemon_stop(struct daemon *d) {
 
 	(void)sd_event_now(d->event, CLOCK_MONOTONIC, &now);
 	d->stop_deadline = now + (uint64_t)DAEMON_SHUTDOWN_GRACE_SEC * 1000000;
-	if (sd_event_add_time(d->event, &d->drain_source, CLOCK_MONOTONIC, now, 0, on_drain, d) < 0)
+	if (sd_event_add_time(d->event, &d->drain_source, CLOCK_MONOTONIC, now, 1000, on_drain, d) < 0)
 		(void)sd_event_exit(d->event, 0);
 }
 
@@ -160,10 +160,10 @@ static int on_signal(sd_event_source *es, const struct signalfd_siginfo *si, voi
 	struct daemon *d = userdata;
 
 	if (d->stopping) {
-		log_notice("received %s again, stopping now", strsignal((int)si->ssi_signo));
+		log_notice("received SIG%s again, stopping now", strna(sigabbrev_np((int)si->ssi_signo)));
 		return sd_event_exit(d->event, 0);
 	}
-	log_notice("received %s, stopping", strsignal((int)si->ssi_signo));
+	log_notice("received SIG%s, stopping", strna(sigabbrev_np((int)si->ssi_signo)));
 	daemon_stop(d);
 	return 0;
 }

@@ -22,7 +22,8 @@
 #include "basic/strbuf.h"
 #include "basic/banned.h"
 
-#define STREAM_BLOCK_SIZE (32 * 1024)
+#define STREAM_BLOCK_SIZE    (32 * 1024)
+#define API_BODY_DISCARD_MAX (16 * API_BODY_MAX)
 
 struct route {
 	char *method;
@@ -40,6 +41,7 @@ struct api_server {
 	struct api_request *requests; /* in flight */
 	unsigned n_requests;
 	bool accepting;
+	bool kick; /* a connection was resumed: run MHD without waiting */
 };
 
 struct api_request {
@@ -53,7 +55,8 @@ struct api_request {
 	struct MHD_Response *response; /* answered, not yet queued */
 	unsigned status;
 	struct api_stream *stream; /* strong */
-	bool dispatched, answered, queued;
+	size_t discarded;          /* body bytes dropped after too_large */
+	bool dispatched, answered, queued, too_large;
 	bool suspended; /* connection suspended waiting for the owner's reply */
 	bool owner_ref; /* api_request_suspend()'s reference not yet given back */
 };
@@ -112,6 +115,15 @@ int api_listen_unix(const char *path, mode_t mode, gid_t gid, struct za_error **
 }
 
 /* ---- requests ---- */
+
+/* MHD_resume_connection() wakes only MHD's own polling thread: in
+ * external-epoll mode nothing becomes readable and MHD_get_timeout() does
+ * not count resumed connections (seen with 0.9.75), so run MHD right after
+ * this loop iteration. */
+static void server_resume(struct api_server *s, struct MHD_Connection *conn) {
+	MHD_resume_connection(conn);
+	s->kick = true;
+}
 
 static struct api_request *request_unref(struct api_request *req) {
 	if (!req || --req->n_ref > 0)
@@ -179,7 +191,7 @@ static int request_answer(struct api_request *req, unsigned status, struct MHD_R
 		log_debug("%s %s -> %u", req->method, req->path, status);
 		if (req->suspended) {
 			req->suspended = false;
-			MHD_resume_connection(req->conn);
+			server_resume(req->server, req->conn);
 		}
 	}
 	if (by_owner)
@@ -297,7 +309,7 @@ static void stream_wake(struct api_stream *st) {
 		return;
 	st->waiting = false;
 	if (st->req && st->req->conn)
-		MHD_resume_connection(st->req->conn);
+		server_resume(st->req->server, st->req->conn);
 }
 
 static int on_stream_hup(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
@@ -564,16 +576,24 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	}
 
 	if (*upload_data_size > 0) {
-		if (!req->answered) {
-			if (*upload_data_size > API_BODY_MAX - req->raw.len) {
-				strbuf_release(&req->raw);
-				reply_too_large(req);
-			} else
-				strbuf_add(&req->raw, upload_data, *upload_data_size);
-		}
+		/* MHD takes no response while a body arrives: past the cap we
+		 * discard the rest and answer 413 at its end, unless the client
+		 * keeps sending far beyond it. */
+		if (req->too_large) {
+			req->discarded += *upload_data_size;
+			if (req->discarded > API_BODY_DISCARD_MAX)
+				return MHD_NO;
+		} else if (*upload_data_size > API_BODY_MAX - req->raw.len) {
+			strbuf_release(&req->raw);
+			req->too_large = true;
+		} else
+			strbuf_add(&req->raw, upload_data, *upload_data_size);
 		*upload_data_size = 0;
-		return request_queue(req);
+		return MHD_YES;
 	}
+
+	if (req->too_large && !req->answered)
+		reply_too_large(req);
 
 	if (!req->dispatched && !req->answered)
 		request_dispatch(s, req);
@@ -648,7 +668,10 @@ static int on_mhd_prepare(sd_event_source *es, void *userdata) {
 	MHD_UNSIGNED_LONG_LONG ms;
 	uint64_t now;
 
-	if (MHD_get_timeout(s->mhd, &ms) != MHD_YES)
+	if (s->kick) {
+		s->kick = false;
+		ms = 0;
+	} else if (MHD_get_timeout(s->mhd, &ms) != MHD_YES)
 		return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
 	if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
 		now = 0;
@@ -688,11 +711,11 @@ int api_server_new(sd_event *event, int listen_fd, struct api_server **ret, stru
 	s = xnew(struct api_server, 1);
 	s->event = sd_event_ref(event);
 	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	                          on_access, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	                          (size_t)API_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
-	                          (unsigned)API_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-	                          (unsigned)API_IDLE_TIMEOUT_SEC, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	                          MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+	                          on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET,
+	                          fd, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONNECTION_MEMORY,
+	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTION_LIMIT,
+	                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_SEC,
+	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 	if (!s->mhd)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "cannot start the HTTP server (libmicrohttpd)");
 	TAKE_FD(fd); /* MHD owns it now */

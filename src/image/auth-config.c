@@ -153,8 +153,6 @@ static int get_string(json_t *entry, const char *field, const char *path, const 
 		return bad_entry(reterr, path, key, field, "is not a string");
 	if (json_string_length(v) > AUTH_CONFIG_SECRET_MAX)
 		return bad_entry(reterr, path, key, field, "is too long");
-	if (strlen(json_string_value(v)) != json_string_length(v))
-		return bad_entry(reterr, path, key, field, "contains a NUL character");
 	if (json_string_length(v) > 0)
 		*ret = json_string_value(v);
 	return 0;

@@ -153,6 +153,7 @@ struct layer_task {
 	int pipe_w;
 	struct content_writer *writer;
 	struct registry_blob_request req;
+	struct za_error *data_err; /* why task_on_data refused data */
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool unpack_failed;
@@ -189,7 +190,7 @@ static int task_on_data(const void *data, size_t len, void *userdata) {
 
 	if (atomic_load(&t->unpack_failed))
 		return -ECANCELED;
-	r = content_writer_write(t->writer, data, len, &t->req.error);
+	r = content_writer_write(t->writer, data, len, &t->data_err);
 	if (r < 0)
 		return r;
 	r = loop_write(t->pipe_w, data, len);
@@ -284,7 +285,10 @@ static int task_finish(struct layer_task *t, struct za_error **reterr) {
 			/* A transfer cancelled because the unpacker failed: its error says why. */
 			if (!atomic_load(&t->unpack_failed)) {
 				r = t->req.result;
-				if (t->req.error) {
+				if (t->data_err) {
+					if (reterr && !*reterr)
+						*reterr = TAKE_PTR(t->data_err);
+				} else if (t->req.error) {
 					if (reterr && !*reterr)
 						*reterr = TAKE_PTR(t->req.error);
 				} else
@@ -355,6 +359,7 @@ static void task_cleanup(struct layer_task *t) {
 	t->unpack_err = NULL;
 	za_error_free(t->req.error);
 	t->req.error = NULL;
+	t->data_err = za_error_free(t->data_err);
 }
 
 static bool snapshot_exists(const char *dir) {

@@ -361,8 +361,11 @@ int registry_fetch_blobs(struct registry_client *c, struct registry_blob_request
 	if (n == 0)
 		return 0;
 	r = registry_ensure_probed(c, reterr);
-	if (r < 0)
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			reqs[i].result = r;
 		return r;
+	}
 	multi = curl_multi_init();
 	if (!multi)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, ENOMEM, "cannot create a curl multi handle");

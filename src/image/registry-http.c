@@ -310,6 +310,9 @@ int registry_perform(struct registry_client *c, struct registry_request *req, st
 			(void)curl_easy_setopt(c->easy, CURLOPT_COPYPOSTFIELDS, strempty(req->post_fields));
 
 		code = curl_easy_perform(c->easy);
+		/* nothing on the handle may point at freed or stack memory later */
+		(void)curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
+		(void)curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);
 		curl_slist_free_all(headers);
 		if (curl_easy_getinfo(c->easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
 			effective = xstrdup(eff);

@@ -24,13 +24,13 @@ enum registry_auth_mode {
 const char *registry_auth_mode_to_string(enum registry_auth_mode m);
 
 struct registry_client {
-	char *domain;        /* as in the image reference: "docker.io" */
-	char *host;          /* endpoint authority: "registry-1.docker.io", "127.0.0.1:5000" */
-	char *base_url;      /* "https://host" once probed */
-	bool plain_allowed;  /* loopback or listed insecure: HTTPS unverified, then HTTP */
-	bool tls_verify;     /* for the registry endpoint */
-	bool probed;         /* scheme and first challenge known */
-	char **insecure;     /* copy of the option, for realm hosts */
+	char *domain;       /* as in the image reference: "docker.io" */
+	char *host;         /* endpoint authority: "registry-1.docker.io", "127.0.0.1:5000" */
+	char *base_url;     /* "https://host" once probed */
+	bool plain_allowed; /* loopback or listed insecure: HTTPS unverified, then HTTP */
+	bool tls_verify;    /* for the registry endpoint */
+	bool probed;        /* scheme and first challenge known */
+	char **insecure;    /* copy of the option, for realm hosts */
 	bool have_creds;
 	struct registry_credentials creds;
 	enum registry_auth_mode auth;
@@ -45,7 +45,7 @@ struct registry_client {
 struct http_response {
 	long status;
 	struct strbuf body;
-	size_t body_cap;   /* a 2xx body larger than this aborts the transfer */
+	size_t body_cap; /* a 2xx body larger than this aborts the transfer */
 	bool too_big;
 	char *content_type, *docker_content_digest, *content_range;
 	struct strbuf www_authenticate; /* several headers joined with ", " */
@@ -59,10 +59,10 @@ size_t http_response_header_cb(char *buf, size_t size, size_t nitems, void *user
 
 struct registry_request {
 	const char *url;
-	const char *method;      /* NULL (GET), "HEAD" or "POST" */
-	const char *post_fields; /* POST: application/x-www-form-urlencoded body */
-	const char *accept;      /* Accept header or NULL */
-	const char *bearer;      /* token for Authorization: Bearer, or NULL */
+	const char *method;              /* NULL (GET), "HEAD" or "POST" */
+	const char *post_fields;         /* POST: application/x-www-form-urlencoded body */
+	const char *accept;              /* Accept header or NULL */
+	const char *bearer;              /* token for Authorization: Bearer, or NULL */
 	const char *username, *password; /* basic auth, or NULL */
 	bool tls_verify;
 	size_t body_cap;
@@ -92,8 +92,7 @@ bool registry_status_is_transient(long status);
 uint64_t registry_retry_delay(const struct registry_client *c, unsigned attempt, int64_t retry_after_sec);
 /* ZA_ERROR_NETWORK for a curl failure on url; TLS failures name the host and
  * the insecure-registry remedy. */
-int registry_curl_error(struct za_error **reterr, CURLcode code, const char *errbuf, const char *url,
-                        unsigned retries);
+int registry_curl_error(struct za_error **reterr, CURLcode code, const char *errbuf, const char *url, unsigned retries);
 const char *http_status_reason(long status);
 /* "CODE: message; CODE: message" from a distribution error body, or NULL. */
 char *registry_error_summary(const char *body, size_t len);
@@ -112,8 +111,8 @@ char *registry_default_scope(const char *repo);
 /* Fill req->bearer/username/password for a request in scope; fetches a
  * token when the client is in bearer mode and none is cached. *ret_token
  * owns the bearer string. */
-int registry_auth_apply(struct registry_client *c, const char *repo, const char *scope,
-                        struct registry_request *req, char **ret_token, struct za_error **reterr);
+int registry_auth_apply(struct registry_client *c, const char *repo, const char *scope, struct registry_request *req,
+                        char **ret_token, struct za_error **reterr);
 /* Variant for easy handles outside registry_perform (the blob multi). */
 int registry_auth_token(struct registry_client *c, const char *repo, const char *scope, char **ret_token,
                         struct za_error **reterr);

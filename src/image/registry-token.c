@@ -133,7 +133,8 @@ static int parse_rfc3339(const char *s, int64_t *ret) {
 			;
 	if (*p == 'Z' || *p == 'z')
 		p++;
-	else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+	else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' && strspn(p + 1, "0123456789") == 2 &&
+	         strspn(p + 4, "0123456789") == 2) {
 		int h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
 		off = (*p == '-' ? -1 : 1) * (h * 3600 + m * 60);
 		p += 6;
@@ -186,7 +187,7 @@ static int token_parse_reply(const char *realm, const char *body, size_t len, ch
 	int64_t lifetime = TOKEN_DEFAULT_LIFETIME_SEC, issued_at = 0, margin;
 	json_t *v;
 
-	root = json_loadb(body, len, 0, NULL);
+	root = json_loadb(body ?: "", len, 0, NULL);
 	if (!json_is_object(root))
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EBADMSG,
 		                     "token server '%s' sent a reply that is not a JSON object", realm);
@@ -275,12 +276,13 @@ static int token_fetch(struct registry_client *c, const char *repo, const char *
 		                     "token server '%s' sent a reply larger than %u bytes", c->realm,
 		                     REGISTRY_TOKEN_REPLY_MAX);
 	if (req.resp.status == 401 || req.resp.status == 403) {
+		_cleanup_free_ char *summary = registry_error_summary(req.resp.body.buf, req.resp.body.len);
 		char remedy[512];
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EACCES,
 		                     "authentication to registry '%s' failed for repository '%s': token server '%s' "
-		                     "returned %ld %s (%s)",
+		                     "returned %ld %s%s%s (%s)",
 		                     c->domain, repo, c->realm, req.resp.status, http_status_reason(req.resp.status),
-		                     auth_remedy(c, remedy, sizeof(remedy)));
+		                     summary ? ": " : "", strempty(summary), auth_remedy(c, remedy, sizeof(remedy)));
 	}
 	if (req.resp.status != 200) {
 		_cleanup_free_ char *summary = registry_error_summary(req.resp.body.buf, req.resp.body.len);
@@ -362,11 +364,14 @@ static int learn(struct registry_client *c, const char *www_authenticate, char *
 	} else if (www_auth_challenges_find(ch, n, "basic")) {
 		c->auth = REGISTRY_AUTH_BASIC;
 		r = 1;
-	} else
+	} else if (b)
+		r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTO,
+		                  "registry '%s' sent a Bearer challenge without a realm", c->domain);
+	else
 		r = za_error_make(reterr, ZA_ERROR_UNSUPPORTED, ENOTSUP,
 		                  "registry '%s' asks for authentication scheme '%s', which is not supported (expected "
 		                  "Bearer or Basic)",
-		                  c->domain, b ? "bearer without realm" : ch[0].scheme);
+		                  c->domain, ch[0].scheme);
 	www_auth_challenges_free(ch, n);
 	return r;
 }
@@ -412,6 +417,6 @@ int registry_auth_handle_401(struct registry_client *c, const char *repo, const 
 	}
 	log_debug("registry '%s' asks for a bearer token from '%s'%s", c->domain, c->realm,
 	          used_token ? " (the previous one was refused)" : "");
-	*ret_scope = scope ? TAKE_PTR(scope) : registry_default_scope(repo);
+	*ret_scope = !isempty(scope) ? TAKE_PTR(scope) : registry_default_scope(repo);
 	return 1;
 }

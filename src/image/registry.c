@@ -20,9 +20,7 @@ static void curl_init_once(void) {
 	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static const char *const manifest_accept =
-        MEDIA_TYPE_OCI_INDEX ", " MEDIA_TYPE_OCI_MANIFEST ", " MEDIA_TYPE_DOCKER_LIST ", " MEDIA_TYPE_DOCKER_MANIFEST
-                             ", " MEDIA_TYPE_DOCKER_V1_SIGNED ", " MEDIA_TYPE_DOCKER_V1;
+static const char *const manifest_accept = manifest_accept_types;
 
 bool registry_valid_digest(const char *s) {
 	return digest_valid(s);
@@ -253,7 +251,7 @@ static char *media_type_of(const struct http_response *resp) {
 }
 
 static bool is_schema1(const char *media_type) {
-	return streq(media_type, MEDIA_TYPE_DOCKER_V1) || streq(media_type, MEDIA_TYPE_DOCKER_V1_SIGNED);
+	return streq(media_type, MEDIA_TYPE_DOCKER_SCHEMA1) || streq(media_type, MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED);
 }
 
 /* The digest to report, after checking the body against what it claims. */

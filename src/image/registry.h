@@ -9,9 +9,10 @@
 #include <stdint.h>
 
 #include "basic/error.h"
+#include "image/manifest.h"
 
 #define REGISTRY_DEFAULT_RETRIES      5
-#define REGISTRY_DEFAULT_RETRY_BASE   (200ULL * 1000ULL * 1000ULL)       /* 200 ms */
+#define REGISTRY_DEFAULT_RETRY_BASE   (200ULL * 1000ULL * 1000ULL)          /* 200 ms */
 #define REGISTRY_RETRY_DELAY_MAX      (10ULL * 1000ULL * 1000ULL * 1000ULL) /* backoff cap */
 #define REGISTRY_RETRY_AFTER_MAX      (30ULL * 1000ULL * 1000ULL * 1000ULL) /* Retry-After cap */
 #define REGISTRY_DEFAULT_PARALLEL     4
@@ -19,28 +20,23 @@
 #define REGISTRY_ERROR_BODY_MAX       (64U * 1024U)
 #define REGISTRY_TOKEN_REPLY_MAX      (1024U * 1024U)
 #define REGISTRY_TOKEN_CACHE_MAX      256
-#define REGISTRY_TOKEN_LIFETIME_MIN   60 /* seconds, as Docker */
 #define REGISTRY_PROGRESS_INTERVAL_NS (100ULL * 1000ULL * 1000ULL)
 
-#define MEDIA_TYPE_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
-#define MEDIA_TYPE_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
-#define MEDIA_TYPE_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MEDIA_TYPE_DOCKER_V1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
-#define MEDIA_TYPE_DOCKER_V1       "application/vnd.docker.distribution.manifest.v1+json"
 
 struct registry_options {
-	const char *auth_file;          /* --registry-auth file, consulted before the docker config; must exist */
-	char **insecure_registries;     /* "host:port" allowed over plain HTTP besides loopback */
-	unsigned max_retries;           /* 0 -> default 5 */
-	uint64_t retry_base_nsec;       /* 0 -> 200 ms, doubling, capped at 10 s */
-	unsigned max_parallel;          /* 0 -> 4: concurrent blob transfers */
+	const char *auth_file;      /* --registry-auth file, consulted before the docker config; must exist */
+	char **insecure_registries; /* "host:port" allowed over plain HTTP besides loopback */
+	unsigned max_retries;       /* 0 -> default 5 */
+	uint64_t retry_base_nsec;   /* 0 -> 200 ms, doubling, capped at 10 s */
+	unsigned max_parallel;      /* 0 -> 4: concurrent blob transfers */
 };
 
 struct registry_client;
 
 /* domain as in image_reference.domain ("docker.io", "127.0.0.1:5000",
- * "[::1]:5000"). Reads credentials now; touches the network only on first use.
+ * "[::1]:5000"). Reads credentials now (the auth_file first, then the Docker
+ * config; a malformed file is ZA_ERROR_CONFIGURATION); touches the network
+ * only on first use.
  * Loopback registries and insecure ones are tried over HTTPS without
  * verification first, then plain HTTP; all others over verified HTTPS. */
 int registry_client_new(const char *domain, const struct registry_options *opts, struct registry_client **ret,
@@ -72,9 +68,9 @@ struct registry_blob_request {
 	 * from what was delivered) */
 	int (*on_data)(const void *buf, size_t len, void *userdata); /* <0 aborts this transfer */
 	void *userdata;
-	int result;               /* out: 0 or -errno */
-	struct za_error *error;   /* out: owned by the request, free with za_error_free */
-	uint64_t bytes_received;  /* out: progress, offset + bytes delivered so far, updated as data arrives */
+	int result;              /* out: 0 or -errno */
+	struct za_error *error;  /* out: owned by the request, free with za_error_free */
+	uint64_t bytes_received; /* out: progress, offset + bytes delivered so far, updated as data arrives */
 	/* optional progress callback, called at most every 100 ms per request */
 	void (*on_progress)(const struct registry_blob_request *r, void *userdata);
 };
@@ -82,6 +78,7 @@ struct registry_blob_request {
 /* Blob downloads, run concurrently (up to max_parallel) on one curl multi
  * handle in the calling thread. Returns 0 when all transfers were attempted
  * (check each result); <0 only for setup failures (bad arguments, registry
- * unreachable before any transfer could start). */
+ * unreachable before any transfer could start: then every result is that
+ * error too). */
 int registry_fetch_blobs(struct registry_client *c, struct registry_blob_request *reqs, size_t n,
                          struct za_error **reterr);

@@ -230,7 +230,9 @@ int www_authenticate_parse(const char *header, struct www_auth_challenge **ret, 
 	struct parser p = { .s = header, .reterr = reterr };
 	int r = 0;
 
-	if (!header || strnlen(header, WWW_AUTH_HEADER_MAX + 1) > WWW_AUTH_HEADER_MAX)
+	if (!header)
+		p.s = header = "";
+	if (strnlen(header, WWW_AUTH_HEADER_MAX + 1) > WWW_AUTH_HEADER_MAX)
 		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, E2BIG,
 		                     "invalid WWW-Authenticate header: longer than %d bytes", WWW_AUTH_HEADER_MAX);
 

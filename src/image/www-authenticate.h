@@ -14,7 +14,7 @@
 #define WWW_AUTH_PARAMS_MAX     32
 
 struct www_auth_challenge {
-	char *scheme; /* lowercase: "bearer", "basic", ... */
+	char *scheme;                          /* lowercase: "bearer", "basic", ... */
 	char *realm, *service, *scope, *error; /* NULL when absent; other params are ignored */
 };
 

@@ -83,7 +83,8 @@ def registry(tmp_path_factory, test_images):
 @pytest.fixture
 def proxy():
     """proxy(target, throttle_bytes_per_sec=None, cut_after_bytes=None,
-    max_cuts=None) -> registry.TcpProxy, closed after the test."""
+    max_cuts=None, truncate_bodies_over=None, body_bytes=0) ->
+    registry.TcpProxy (see there), closed after the test."""
     proxies = []
 
     def start(target, **kw):

@@ -14,6 +14,7 @@
 Image building lives in `testimages.py`. Standard library only.
 """
 import base64
+import collections
 import contextlib
 import hashlib
 import json
@@ -284,18 +285,94 @@ def registry_requests(log, method, path_regex, status=None):
     return n
 
 
-class TcpProxy:
-    """Forward 127.0.0.1:port to target. Downstream (server -> client) bytes
-    of each connection can be throttled, and a connection can be cut after
-    `cut_after_bytes` downstream bytes; `max_cuts` limits how many
-    connections are cut (None: every one that gets that far). Attributes may
-    be changed while it runs; `bytes_down` and `cuts` report progress."""
+class _RequestScanner:
+    """Follows the client's HTTP/1.1 requests to learn each one's method
+    (responses to HEAD have no body). Requests without bodies or with a
+    Content-Length body are understood; that is all a pulling client sends."""
 
-    def __init__(self, target, throttle_bytes_per_sec=None, cut_after_bytes=None, max_cuts=None):
+    def __init__(self, methods):
+        self.methods, self.buf, self.skip = methods, b"", 0
+
+    def feed(self, data):
+        self.buf += data
+        while True:
+            if self.skip:
+                n = min(self.skip, len(self.buf))
+                self.buf, self.skip = self.buf[n:], self.skip - n
+                if self.skip:
+                    return
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head, self.buf = self.buf[:end].decode("latin-1"), self.buf[end + 4:]
+            self.methods.append(head.split(" ", 1)[0])
+            m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+            self.skip = int(m.group(1)) if m else 0
+
+
+class _ResponseFramer:
+    """Splits the server's byte stream into responses; reports when a
+    response's body is at least `threshold` bytes long."""
+
+    def __init__(self, methods):
+        self.methods, self.buf, self.body_left, self.passthrough = methods, b"", 0, False
+
+    def feed(self, data, threshold):
+        """Returns (bytes to forward, whether a long body starts next)."""
+        if self.passthrough:
+            return data, False
+        out = b""
+        self.buf += data
+        while self.buf:
+            if self.body_left:
+                n = min(self.body_left, len(self.buf))
+                out += self.buf[:n]
+                self.buf, self.body_left = self.buf[n:], self.body_left - n
+                continue
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            head = self.buf[:end + 4]
+            self.buf = self.buf[end + 4:]
+            text = head.decode("latin-1")
+            method = self.methods.popleft() if self.methods else "GET"
+            status = int(text.split(" ", 2)[1]) if text.startswith("HTTP/") else 0
+            m = re.search(r"(?im)^content-length:\s*(\d+)", text)
+            if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+                length = 0
+            elif m:
+                length = int(m.group(1))
+            else:  # chunked or until close: stop looking
+                self.passthrough = True
+                return out + head + self.buf, False
+            out += head
+            if length >= threshold:
+                return out, True  # the body's first bytes stay in self.buf
+            self.body_left = length
+        return out, False
+
+
+class TcpProxy:
+    """Forward 127.0.0.1:port to target.
+
+    - throttle_bytes_per_sec: downstream (server -> client) rate per connection;
+    - cut_after_bytes: close a connection once it has carried that many
+      downstream bytes;
+    - truncate_bodies_over: close a connection right after the headers of a
+      response whose body is at least that long (plus `body_bytes` of it), so
+      a client resuming with Range never makes progress;
+    - max_cuts: how many connections may be cut (None: all).
+    Attributes may be changed while it runs; `bytes_down`, `cuts` and
+    `connections` report what happened."""
+
+    def __init__(self, target, throttle_bytes_per_sec=None, cut_after_bytes=None, max_cuts=None,
+                 truncate_bodies_over=None, body_bytes=0):
         host, _, port = target.rpartition(":")
         self.target = (host or "127.0.0.1", int(port))
         self.throttle = throttle_bytes_per_sec
         self.cut_after_bytes = cut_after_bytes
+        self.truncate_bodies_over = truncate_bodies_over
+        self.body_bytes = body_bytes
         self.max_cuts = max_cuts
         self.bytes_down = 0
         self.cuts = 0
@@ -341,23 +418,39 @@ class TcpProxy:
                 self.connections += 1
             self._track(client)
             self._track(upstream)
-            threading.Thread(target=self._pump_up, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pump_down, args=(upstream, client), daemon=True).start()
+            methods = collections.deque()
+            threading.Thread(target=self._pump_up, args=(client, upstream, methods), daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(upstream, client, methods), daemon=True).start()
 
-    def _pump_up(self, client, upstream):
+    def _pump_up(self, client, upstream, methods):
+        scanner = _RequestScanner(methods)
         try:
             while True:
                 data = client.recv(65536)
                 if not data:
                     break
+                scanner.feed(data)  # before forwarding: the method is known before any reply
                 upstream.sendall(data)
             with contextlib.suppress(OSError):
                 upstream.shutdown(socket.SHUT_WR)
         except OSError:
             self._close(client, upstream)
 
-    def _pump_down(self, upstream, client):
+    def _may_cut(self):
+        with self._lock:
+            if self.max_cuts is not None and self.cuts >= self.max_cuts:
+                return False
+            self.cuts += 1
+            return True
+
+    def _send(self, client, data):
+        client.sendall(data)
+        with self._lock:
+            self.bytes_down += len(data)
+
+    def _pump_down(self, upstream, client, methods):
         sent = 0
+        framer = _ResponseFramer(methods)
         try:
             while True:
                 rate = self.throttle
@@ -365,22 +458,21 @@ class TcpProxy:
                 data = upstream.recv(chunk)
                 if not data:
                     break
-                cut = self.cut_after_bytes
-                if cut is not None and sent + len(data) > cut:
-                    with self._lock:
-                        allowed = self.max_cuts is None or self.cuts < self.max_cuts
-                        if allowed:
-                            self.cuts += 1
-                    if allowed:
-                        client.sendall(data[: max(0, cut - sent)])
-                        with self._lock:
-                            self.bytes_down += max(0, cut - sent)
-                        break
                 start = time.monotonic()
-                client.sendall(data)
+                if self.truncate_bodies_over is not None and not framer.passthrough:
+                    data, cut = framer.feed(data, self.truncate_bodies_over)
+                    if cut and self._may_cut():
+                        self._send(client, data + framer.buf[: self.body_bytes])
+                        break
+                    if cut:  # out of cuts: stop looking at this connection
+                        framer.passthrough = True
+                        data += framer.buf
+                cut = self.cut_after_bytes
+                if cut is not None and sent + len(data) > cut and self._may_cut():
+                    self._send(client, data[: max(0, cut - sent)])
+                    break
+                self._send(client, data)
                 sent += len(data)
-                with self._lock:
-                    self.bytes_down += len(data)
                 if rate:
                     delay = len(data) / rate - (time.monotonic() - start)
                     if delay > 0:
@@ -404,9 +496,10 @@ class TcpProxy:
         self.close()
 
 
-def tcp_proxy(target, throttle_bytes_per_sec=None, cut_after_bytes=None, max_cuts=None):
+def tcp_proxy(target, throttle_bytes_per_sec=None, cut_after_bytes=None, max_cuts=None,
+              truncate_bodies_over=None, body_bytes=0):
     """Start a TcpProxy (use as a context manager or call close())."""
-    return TcpProxy(target, throttle_bytes_per_sec, cut_after_bytes, max_cuts)
+    return TcpProxy(target, throttle_bytes_per_sec, cut_after_bytes, max_cuts, truncate_bodies_over, body_bytes)
 
 
 def tree_state(root, exclude=(), hash_files=True):

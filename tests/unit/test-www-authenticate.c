@@ -27,12 +27,12 @@ static void parse_ok(const char *header, struct parsed *ret) {
 	assert_true(ret->n >= 1);
 }
 
-#define assert_string_or_null(a, b)             \
-	do {                                    \
-		if (b)                          \
+#define assert_string_or_null(a, b)                \
+	do {                                       \
+		if (b)                             \
 			assert_string_equal(a, b); \
-		else                            \
-			assert_null(a);         \
+		else                               \
+			assert_null(a);            \
 	} while (0)
 
 static void assert_challenge(const struct www_auth_challenge *c, const char *scheme, const char *realm,
@@ -57,19 +57,21 @@ static void test_single(void **state) {
 		/* registry:2 token auth: a comma inside the quoted scope */
 		{ "Bearer realm=\"https://auth.example.com/token\",service=\"registry.example.com\","
 		  "scope=\"repository:samalba/my-app:pull,push\"",
-		  "bearer", "https://auth.example.com/token", "registry.example.com", "repository:samalba/my-app:pull,push",
-		  NULL },
+		  "bearer", "https://auth.example.com/token", "registry.example.com",
+		  "repository:samalba/my-app:pull,push", NULL },
 		/* registry:2 htpasswd */
 		{ "Basic realm=\"Registry Realm\"", "basic", "Registry Realm", NULL, NULL, NULL },
 		/* insufficient scope with an error */
-		{ "Bearer realm=\"https://a/token\",service=\"s\",scope=\"repository:x:pull\",error=\"insufficient_scope\"",
+		{ "Bearer "
+		  "realm=\"https://a/token\",service=\"s\",scope=\"repository:x:pull\",error=\"insufficient_scope\"",
 		  "bearer", "https://a/token", "s", "repository:x:pull", "insufficient_scope" },
 		/* case-insensitive scheme and param names, unquoted token values */
 		{ "BEARER Realm=\"r\" , SERVICE=registry.local,ScOpE=x", "bearer", "r", "registry.local", "x", NULL },
 		/* BWS around '=', tabs as whitespace */
 		{ "Basic\trealm\t=  \"x\"  ", "basic", "x", NULL, NULL, NULL },
 		/* quoted-pair escapes */
-		{ "Basic realm=\"a \\\"quoted\\\" \\\\ realm\\x\"", "basic", "a \"quoted\" \\ realmx", NULL, NULL, NULL },
+		{ "Basic realm=\"a \\\"quoted\\\" \\\\ realm\\x\"", "basic", "a \"quoted\" \\ realmx", NULL, NULL,
+		  NULL },
 		/* empty quoted value */
 		{ "Bearer realm=\"\"", "bearer", "", NULL, NULL, NULL },
 		/* unknown params are skipped */
@@ -152,17 +154,22 @@ static void test_errors(void **state) {
 		{ "Basic realm=\"abc", "invalid WWW-Authenticate header: unterminated quoted string at offset 16" },
 		{ "Basic realm=\"abc\\", "invalid WWW-Authenticate header: unterminated quoted string at offset 17" },
 		{ "realm=\"x\"", "invalid WWW-Authenticate header: auth-param before any scheme at offset 0" },
-		{ "Bearer realm=\"a\",Realm=\"b\"", "invalid WWW-Authenticate header: duplicate auth-param at offset 17" },
-		{ "Basic realm=\"a\x01\"", "invalid WWW-Authenticate header: control character in quoted string at offset 14" },
+		{ "Bearer realm=\"a\",Realm=\"b\"",
+		  "invalid WWW-Authenticate header: duplicate auth-param at offset 17" },
+		{ "Basic realm=\"a\x01\"",
+		  "invalid WWW-Authenticate header: control character in quoted string at offset 14" },
 		{ "Basic realm=\"a\\\x7f\"",
 		  "invalid WWW-Authenticate header: control character in quoted string at offset 15" },
-		{ "Basic realm=\"x\" junk", "invalid WWW-Authenticate header: expected ',' or end of header at offset 16" },
+		{ "Basic realm=\"x\" junk",
+		  "invalid WWW-Authenticate header: expected ',' or end of header at offset 16" },
 		{ "Ba@sic realm=x", "invalid WWW-Authenticate header: unexpected character after scheme at offset 2" },
-		{ "Basic realm=\"x\", service=", "invalid WWW-Authenticate header: unexpected character after scheme at offset 24" },
+		{ "Basic realm=\"x\", service=",
+		  "invalid WWW-Authenticate header: unexpected character after scheme at offset 24" },
 		{ "Basic \"quoted\"", "invalid WWW-Authenticate header: expected token68 or auth-param at offset 6" },
 		{ "\"Basic\"", "invalid WWW-Authenticate header: expected an authentication scheme at offset 0" },
 		{ "Basic realm=x\r\n", "invalid WWW-Authenticate header: expected ',' or end of header at offset 13" },
-		{ "Basic realm=\"x\"\"y\"", "invalid WWW-Authenticate header: expected ',' or end of header at offset 15" },
+		{ "Basic realm=\"x\"\"y\"",
+		  "invalid WWW-Authenticate header: expected ',' or end of header at offset 15" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -246,7 +253,7 @@ static void test_caps(void **state) {
 	assert_int_equal(p.n, 2);
 	parsed_release(&p);
 
-	assert_int_equal(www_authenticate_parse(NULL, &c, &n, &err), -E2BIG);
+	assert_int_equal(www_authenticate_parse(NULL, &c, &n, &err), -EBADMSG);
 }
 
 int main(void) {
