@@ -11,7 +11,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "api/images.h"
 #include "api/server.h"
@@ -30,7 +32,9 @@ struct images {
 	struct daemon *daemon;
 	struct content_store *content;
 	struct registry_options registry;
-	unsigned active; /* pulls and loads running */
+	unsigned active;	      /* pulls and loads running (loop thread) */
+	atomic_uint threads;	      /* worker threads alive */
+	atomic_bool cancel;	      /* shutdown: workers stop transferring */
 };
 
 struct fetch_job {
@@ -137,6 +141,7 @@ static void *job_thread(void *userdata) {
 		job->r = image_pull(job->reference, &o, &job->img, &job->err);
 	}
 	daemon_post(im->daemon, job_done, job);
+	atomic_fetch_sub(&im->threads, 1);
 	return NULL;
 }
 
@@ -160,11 +165,17 @@ int images_fetch_start(struct images *im, const char *reference, const struct oc
 	job->on_done = on_done;
 	job->userdata = userdata;
 
+	if (atomic_load(&im->cancel)) {
+		job_free(job);
+		return za_error_make(reterr, ZA_ERROR_UNSUPPORTED, ESHUTDOWN, "the daemon is shutting down");
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&im->threads, 1);
 	r = -pthread_create(&t, &attr, job_thread, job);
 	pthread_attr_destroy(&attr);
 	if (r < 0) {
+		atomic_fetch_sub(&im->threads, 1);
 		job_free(job);
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot start a pull thread: %m");
 	}
@@ -363,7 +374,10 @@ struct stream_ctx {
 
 static void stream_closed(struct api_stream *st, void *userdata) {
 	struct stream_ctx *c = userdata;
+
+	/* The client went away; the pull goes on (as docker's does). */
 	c->stream = NULL;
+	api_stream_end(st);
 }
 
 static void stream_line(json_t *line, void *userdata) {
@@ -599,6 +613,30 @@ static int handle_prune(struct api_request *req, void *userdata) {
 	                      json_pack("{s:o, s:I}", "deleted", deleted, "reclaimed", (json_int_t)reclaimed));
 }
 
+static void images_stop(struct daemon *d, void *userdata) {
+	struct images *im = userdata;
+
+	/* Running transfers end with an error at their next chunk. */
+	atomic_store(&im->cancel, true);
+}
+
+static void images_exit(struct daemon *d, void *userdata) {
+	struct images *im = userdata;
+
+	/* The loop is gone: wait (bounded) for workers to leave, then free. A
+	 * worker still running after that keeps using `im`, so leak it then. */
+	atomic_store(&im->cancel, true);
+	for (int i = 0; i < 1000 && atomic_load(&im->threads) > 0; i++)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	if (atomic_load(&im->threads) > 0) {
+		log_warning("%u image workers still running at exit", atomic_load(&im->threads));
+		return;
+	}
+	d->images = NULL;
+	content_store_free(im->content);
+	free(im);
+}
+
 int api_images_register(struct daemon *d) {
 	_cleanup_za_error_ struct za_error *err = NULL;
 	_cleanup_free_ char *tmp = xasprintf("%s/tmp", d->config->root_dir);
@@ -619,6 +657,8 @@ int api_images_register(struct daemon *d) {
 	rm_rf(tmp);
 	(void)mkdir_p(tmp, 0700);
 	d->images = im;
+	daemon_add_hook(d, DAEMON_HOOK_STOP, images_stop, im);
+	daemon_add_hook(d, DAEMON_HOOK_EXIT, images_exit, im);
 	api_server_add_route(d->api, "POST", "/v1/images/pull", handle_fetch, im);
 	api_server_add_route(d->api, "POST", "/v1/images/load", handle_fetch, im);
 	api_server_add_route(d->api, "GET", "/v1/images", handle_list, im);

@@ -92,7 +92,9 @@ static inline void daemon_freep(struct daemon **d) {
 int daemon_run(const struct daemon_config *cfg, struct za_error **reterr);
 
 /* Run fn(userdata) on the loop thread, soon; callable from any thread.
- * Items still queued when the daemon is freed run then, in order. */
+ * Items still queued when the daemon is freed run then, in order, after the
+ * EXIT hooks: a module joins its threads in its EXIT hook, so nothing posts
+ * once daemon_free() has drained the queue. */
 void daemon_post(struct daemon *d, void (*fn)(void *userdata), void *userdata);
 /* Begin a graceful stop, as SIGTERM does (loop thread only). */
 void daemon_stop(struct daemon *d);

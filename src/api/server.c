@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libmicrohttpd driven by sd-event in one thread.
+/* libmicrohttpd driven by sd-event in one thread: the listening socket,
+ * routing, request bodies, replies and asynchronous (suspended) requests.
+ * Streams are in server-stream.c.
  *
  * MHD runs in "external epoll" mode: its epoll fd is an sd-event io source
  * and a one-shot timer carries MHD_get_timeout(), refreshed by a prepare
- * callback before every poll, so work made pending from outside MHD (a
- * resumed connection, a queued stream line) is never stuck. Suspended
- * connections leave MHD's epoll set, so while a stream waits for data we
- * watch its socket for EPOLLRDHUP ourselves to notice a client that left. */
+ * callback before every poll; a resumed connection forces an immediate run
+ * (see server_resume()), so work made pending from outside MHD is never
+ * stuck. */
 #include "api/server.h"
 
 #include <fcntl.h>
@@ -20,61 +21,10 @@
 #include "basic/log.h"
 #include "basic/parse.h"
 #include "basic/strbuf.h"
+#include "api/server-internal.h"
 #include "basic/banned.h"
 
-#define STREAM_BLOCK_SIZE    (32 * 1024)
 #define API_BODY_DISCARD_MAX (16 * API_BODY_MAX)
-
-struct route {
-	char *method;
-	char *path;
-	api_handler_fn fn;
-	void *userdata;
-};
-
-struct api_server {
-	sd_event *event;
-	struct MHD_Daemon *mhd;
-	sd_event_source *io_source, *timer_source;
-	struct route *routes;
-	size_t n_routes, alloc_routes;
-	struct api_request *requests; /* in flight */
-	unsigned n_requests;
-	bool accepting;
-	bool kick; /* a connection was resumed: run MHD without waiting */
-};
-
-struct api_request {
-	unsigned n_ref;              /* the connection's, plus the owner's while suspended */
-	struct api_server *server;   /* NULL once completed */
-	struct MHD_Connection *conn; /* NULL once completed */
-	struct api_request *prev, *next;
-	char *method, *path;
-	struct strbuf raw; /* body as received */
-	json_t *body;
-	struct MHD_Response *response; /* answered, not yet queued */
-	unsigned status;
-	struct api_stream *stream; /* strong */
-	size_t discarded;          /* body bytes dropped after too_large */
-	bool dispatched, answered, queued, too_large;
-	bool suspended; /* connection suspended waiting for the owner's reply */
-	bool owner_ref; /* api_request_suspend()'s reference not yet given back */
-};
-
-struct api_stream {
-	unsigned n_ref; /* producer, response, request */
-	sd_event *event;
-	struct api_request *req; /* weak; NULL once the request completed */
-	struct strbuf buf;
-	size_t off;   /* bytes of buf already handed to MHD */
-	bool ended;   /* the producer let go */
-	bool closed;  /* client gone, dropped, or server stopping */
-	bool waiting; /* connection suspended in the reader, waiting for data */
-	bool notified;
-	api_stream_closed_fn closed_fn;
-	void *closed_userdata;
-	sd_event_source *hup_source, *defer_source;
-};
 
 int api_listen_unix(const char *path, mode_t mode, gid_t gid, struct za_error **reterr) {
 	_cleanup_close_ int fd = -1;
@@ -120,7 +70,7 @@ int api_listen_unix(const char *path, mode_t mode, gid_t gid, struct za_error **
  * external-epoll mode nothing becomes readable and MHD_get_timeout() does
  * not count resumed connections (seen with 0.9.75), so run MHD right after
  * this loop iteration. */
-static void server_resume(struct api_server *s, struct MHD_Connection *conn) {
+void server_resume(struct api_server *s, struct MHD_Connection *conn) {
 	MHD_resume_connection(conn);
 	s->kick = true;
 }
@@ -136,7 +86,7 @@ static struct api_request *request_unref(struct api_request *req) {
 	return NULL;
 }
 
-static void request_drop_owner_ref(struct api_request *req) {
+void request_drop_owner_ref(struct api_request *req) {
 	if (req->owner_ref) {
 		req->owner_ref = false;
 		request_unref(req);
@@ -178,7 +128,7 @@ void api_request_suspend(struct api_request *req) {
 
 /* Record resp as the answer; it is queued when MHD next calls on_access
  * (right after the handler, or once the resumed connection is processed). */
-static int request_answer(struct api_request *req, unsigned status, struct MHD_Response *resp, bool by_owner) {
+int request_answer(struct api_request *req, unsigned status, struct MHD_Response *resp, bool by_owner) {
 	int r = 0;
 
 	if (req->answered || !req->conn) {
@@ -223,7 +173,7 @@ int api_reply_json(struct api_request *req, unsigned status, json_t *body) {
 	return request_answer(req, status, resp, true);
 }
 
-static json_t *error_body(enum za_error_kind kind, const char *message) {
+json_t *server_error_body(enum za_error_kind kind, const char *message) {
 	return json_pack("{s:s, s:s}", "kind", za_error_kind_to_string(kind) ?: "internal", "message", message);
 }
 
@@ -236,7 +186,7 @@ static int reply_error_internal(struct api_request *req, unsigned status, enum z
 		log_warning("%s %s: %s: %s", req->method, req->path, za_error_kind_to_label(kind), message);
 	else
 		log_info("%s %s: %s: %s", req->method, req->path, za_error_kind_to_label(kind), message);
-	body = error_body(kind, message);
+	body = server_error_body(kind, message);
 	resp = response_from_json(body);
 	json_decref(body);
 	return request_answer(req, status, resp, by_owner);
@@ -271,194 +221,6 @@ static void reply_error_server(struct api_request *req, unsigned status, enum za
 	(void)reply_error_internal(req, status, kind, message, false);
 }
 
-/* ---- streams ---- */
-
-static struct api_stream *stream_unref(struct api_stream *st) {
-	if (!st || --st->n_ref > 0)
-		return NULL;
-	sd_event_source_disable_unref(st->hup_source);
-	sd_event_source_disable_unref(st->defer_source);
-	sd_event_unref(st->event);
-	strbuf_release(&st->buf);
-	free(st);
-	return NULL;
-}
-
-static void stream_notify_closed(struct api_stream *st) {
-	if (st->notified || st->ended || !st->closed_fn)
-		return;
-	st->notified = true;
-	st->closed_fn(st, st->closed_userdata);
-}
-
-static int on_stream_defer(sd_event_source *es, void *userdata) {
-	struct api_stream *st = userdata;
-
-	st->defer_source = sd_event_source_disable_unref(st->defer_source);
-	st->n_ref++;
-	stream_notify_closed(st);
-	stream_unref(st);
-	return 0;
-}
-
-/* Let MHD process the connection again: to send new data, finish, or see
- * that the stream was closed. */
-static void stream_wake(struct api_stream *st) {
-	st->hup_source = sd_event_source_disable_unref(st->hup_source);
-	if (!st->waiting)
-		return;
-	st->waiting = false;
-	if (st->req && st->req->conn)
-		server_resume(st->req->server, st->req->conn);
-}
-
-static int on_stream_hup(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
-	struct api_stream *st = userdata;
-
-	log_debug("stream client of %s hung up", st->req ? st->req->path : "?");
-	st->closed = true;
-	stream_wake(st);
-	return 0;
-}
-
-static void stream_wait(struct api_stream *st) {
-	const union MHD_ConnectionInfo *ci;
-	struct MHD_Connection *conn = st->req->conn;
-
-	MHD_suspend_connection(conn);
-	st->waiting = true;
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci && sd_event_add_io(st->event, &st->hup_source, ci->connect_fd, EPOLLRDHUP, on_stream_hup, st) < 0)
-		st->hup_source = NULL; /* we will notice at the next line instead */
-}
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max) {
-	struct api_stream *st = cls;
-	size_t n;
-
-	if (st->closed)
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	if (st->off < st->buf.len) {
-		n = MIN(max, st->buf.len - st->off);
-		memcpy(out, st->buf.buf + st->off, n);
-		st->off += n;
-		if (st->off == st->buf.len) {
-			strbuf_reset(&st->buf);
-			st->off = 0;
-		}
-		return (ssize_t)n;
-	}
-	if (st->ended)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (!st->waiting && st->req && st->req->conn)
-		stream_wait(st);
-	return 0;
-}
-
-static void stream_response_free(void *cls) {
-	stream_unref(cls);
-}
-
-struct api_stream *api_stream_begin(struct api_request *req, unsigned status) {
-	struct api_stream *st = xnew(struct api_stream, 1);
-	struct MHD_Response *resp;
-
-	st->n_ref = 1;
-	if (req->answered || !req->conn) {
-		st->closed = true;
-		request_drop_owner_ref(req);
-		return st;
-	}
-	st->event = sd_event_ref(req->server->event);
-	st->req = req;
-	req->stream = st;
-	st->n_ref += 2; /* request, response */
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE, stream_read, st,
-	                                         stream_response_free);
-	if (!resp)
-		oom();
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
-	(void)request_answer(req, status, resp, true);
-	return st;
-}
-
-static void stream_drop(struct api_stream *st, const char *why) {
-	const union MHD_ConnectionInfo *ci;
-
-	log_info("%s %s: dropping stream client: %s", st->req ? st->req->method : "?", st->req ? st->req->path : "?",
-	         why);
-	st->closed = true;
-	strbuf_release(&st->buf);
-	st->off = 0;
-	if (st->waiting) {
-		stream_wake(st);
-		return;
-	}
-	/* MHD waits for the socket to drain; shut it so MHD sees the error now. */
-	if (st->req && st->req->conn) {
-		ci = MHD_get_connection_info(st->req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (ci)
-			(void)shutdown(ci->connect_fd, SHUT_RDWR);
-	}
-}
-
-int api_stream_send_json(struct api_stream *st, json_t *line) {
-	char *text;
-	size_t len;
-
-	if (st->closed || st->ended || !st->req) {
-		json_decref(line);
-		return -EPIPE;
-	}
-	text = json_dumps(line, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(line);
-	if (!text)
-		return -EINVAL;
-	len = strlen(text);
-	if (st->buf.len - st->off + len + 1 > API_STREAM_BUFFER_MAX) {
-		free(text);
-		stream_drop(st, "client is not reading");
-		return -EPIPE;
-	}
-	if (st->off > 0 && st->off >= st->buf.len / 2) {
-		memmove(st->buf.buf, st->buf.buf + st->off, st->buf.len - st->off);
-		st->buf.len -= st->off;
-		st->buf.buf[st->buf.len] = '\0';
-		st->off = 0;
-	}
-	strbuf_add(&st->buf, text, len);
-	strbuf_addch(&st->buf, '\n');
-	free(text);
-	stream_wake(st);
-	return 0;
-}
-
-int api_stream_send_error(struct api_stream *st, const struct za_error *e) {
-	enum za_error_kind kind = e ? e->kind : ZA_ERROR_INTERNAL;
-	return api_stream_send_json(st,
-	                            json_pack("{s:o}", "error", error_body(kind, e ? e->message : "unknown error")));
-}
-
-void api_stream_set_closed_callback(struct api_stream *st, api_stream_closed_fn fn, void *userdata) {
-	st->closed_fn = fn;
-	st->closed_userdata = userdata;
-	/* Born closed, or closed already: tell the producer from the loop. */
-	if (st->closed && fn && st->event && !st->notified && !st->defer_source)
-		(void)sd_event_add_defer(st->event, &st->defer_source, on_stream_defer, st);
-}
-
-bool api_stream_closed(const struct api_stream *st) {
-	return st->closed || !st->req;
-}
-
-void api_stream_end(struct api_stream *st) {
-	if (!st || st->ended)
-		return;
-	st->ended = true;
-	stream_wake(st);
-	stream_unref(st);
-}
-
 /* ---- dispatch ---- */
 
 static int json_error_column(const json_error_t *e) {
@@ -491,7 +253,7 @@ static void request_dispatch(struct api_server *s, struct api_request *req) {
 		                                   strbuf_str(&allowed));
 
 		log_info("%s %s: %s", req->method, req->path, m);
-		body = error_body(ZA_ERROR_UNSUPPORTED, m);
+		body = server_error_body(ZA_ERROR_UNSUPPORTED, m);
 		resp = response_from_json(body);
 		json_decref(body);
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, strbuf_str(&allowed));
@@ -551,8 +313,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	struct api_request *req = *con_cls;
 
 	if (!req) {
-		const char *cl;
-		uint64_t n;
+		const char *cl, *expect;
+		uint64_t n = UINT64_MAX;
 
 		req = xnew(struct api_request, 1);
 		req->n_ref = 1;
@@ -567,10 +329,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		s->n_requests++;
 		*con_cls = req;
 
+		/* Too large: answer before the body only if the client waits for
+		 * "100 Continue"; closing on a client that is still sending
+		 * can reset the connection before it reads our answer. */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && (parse_uint64(cl, &n) < 0 || n > API_BODY_MAX)) {
-			reply_too_large(req);
-			return request_queue(req);
+			expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+			req->too_large = true;
+			if (n > API_BODY_DISCARD_MAX || (expect && strcasecmp(expect, "100-continue") == 0)) {
+				reply_too_large(req);
+				return request_queue(req);
+			}
 		}
 		return MHD_YES;
 	}
@@ -620,17 +389,8 @@ static void request_complete(struct api_server *s, struct api_request *req, enum
 		req->response = NULL;
 	}
 	if (st) {
-		st->hup_source = sd_event_source_disable_unref(st->hup_source);
-		st->waiting = false;
-		st->req = NULL;
-		if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-			st->closed = true;
-		st->n_ref++;
-		if (st->closed)
-			stream_notify_closed(st);
-		stream_unref(st);
 		req->stream = NULL;
-		stream_unref(st);
+		stream_detach(st, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	}
 	request_unref(req);
 }
@@ -649,6 +409,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* ---- loop integration ---- */
 
 static void server_run(struct api_server *s) {
+	s->kick = false;
 	if (MHD_run(s->mhd) != MHD_YES)
 		log_debug("MHD_run failed");
 }
@@ -668,10 +429,11 @@ static int on_mhd_prepare(sd_event_source *es, void *userdata) {
 	MHD_UNSIGNED_LONG_LONG ms;
 	uint64_t now;
 
-	if (s->kick) {
-		s->kick = false;
+	/* The kick stays set until MHD runs: sd-event dispatches one source
+	 * per iteration, so the armed timer may still be pending here. */
+	if (s->kick)
 		ms = 0;
-	} else if (MHD_get_timeout(s->mhd, &ms) != MHD_YES)
+	else if (MHD_get_timeout(s->mhd, &ms) != MHD_YES)
 		return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
 	if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
 		now = 0;
@@ -779,10 +541,8 @@ struct api_server *api_server_free(struct api_server *s) {
 		for (struct api_request *req = s->requests; req; req = req->next) {
 			if (req->suspended)
 				reply_error_server(req, 503, ZA_ERROR_INTERNAL, "the daemon is shutting down");
-			if (req->stream) {
-				req->stream->closed = true;
-				stream_wake(req->stream);
-			}
+			if (req->stream)
+				stream_shutdown(req->stream);
 		}
 		server_run(s);
 		MHD_stop_daemon(s->mhd);

@@ -16,11 +16,10 @@
 #include "basic/banned.h"
 
 static int fail(struct za_error *err) {
-	_cleanup_free_ char *m = za_error_format(err);
+	int r = api_client_print_error(err);
 
-	log_error("%s", m);
 	za_error_free(err);
-	return CLI_EXIT_FAILURE;
+	return r;
 }
 
 static void human_size(char *buf, size_t len, uint64_t b) {
@@ -201,7 +200,7 @@ static int pull_run(int argc, char *argv[]) {
 	int c;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+q", options, NULL)) >= 0)
+	while ((c = getopt_long(argc, argv, "q", options, NULL)) >= 0)
 		switch (c) {
 		case 'p':
 			platform = optarg;
@@ -272,7 +271,7 @@ static const char images_usage[] = "Usage: zlayer-agent images [--json]\n"
 static int images_run(int argc, char *argv[]) {
 	struct za_error *err = NULL;
 	json_t *reply = NULL, *arr, *img;
-	bool json = argc > 1 && streq(argv[1], "--json");
+	bool json = argc > 1 && streq(argv[argc - 1], "--json");
 	size_t i;
 
 	if (argc > 2 || (argc == 2 && !json)) {
@@ -457,7 +456,7 @@ static int image_run(int argc, char *argv[]) {
 			return CLI_EXIT_USAGE;
 		}
 		for (int i = first; i < argc; i++)
-			if (inspect_one(argv[i]) != CLI_EXIT_OK)
+			if (!streq(argv[i], "--json") && inspect_one(argv[i]) != CLI_EXIT_OK)
 				rc = CLI_EXIT_FAILURE;
 		return rc;
 	}

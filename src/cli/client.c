@@ -58,11 +58,12 @@ bool api_client_error_unreachable(const struct za_error *e) {
 }
 
 int api_client_print_error(const struct za_error *e) {
+	/* One line, "error: " first, so scripts can grep for it. */
 	if (api_client_error_unreachable(e))
-		fprintf(stderr, "%s\n", e->message);
+		fprintf(stderr, "error: %s\n", e->message);
 	else {
 		_cleanup_free_ char *m = za_error_format(e);
-		fprintf(stderr, "%s\n", m);
+		fprintf(stderr, "error: %s\n", m);
 	}
 	return CLI_EXIT_FAILURE;
 }

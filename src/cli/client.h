@@ -36,6 +36,6 @@ char *api_client_escape(const char *s);
  * sent), rather than an error the daemon replied with. */
 bool api_client_error_unreachable(const struct za_error *e);
 /* Print e on stderr as one line, the way every client verb does:
- * "not-found: image 'x' not found", or the bare message when the daemon is
- * unreachable. Returns CLI exit status 1. */
+ * "error: not-found: image 'x' not found", or "error: " and the bare message
+ * when the daemon is unreachable. Returns CLI exit status 1. */
 int api_client_print_error(const struct za_error *e);

@@ -190,6 +190,10 @@ static int task_on_data(const void *data, size_t len, void *userdata) {
 
 	if (atomic_load(&t->unpack_failed))
 		return -ECANCELED;
+	if (t->job->cancel && atomic_load(t->job->cancel)) {
+		za_error_make(&t->data_err, ZA_ERROR_PULL_FAILED, ECANCELED, "cancelled: the daemon is shutting down");
+		return -ECANCELED;
+	}
 	r = content_writer_write(t->writer, data, len, &t->data_err);
 	if (r < 0)
 		return r;

@@ -8,6 +8,7 @@
  * what a pull is using. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -37,6 +38,7 @@ struct pull_progress {
 };
 
 struct layers_job {
+	const atomic_bool *cancel; /* optional: set -> transfers stop with ECANCELED */
 	const char *root_dir;
 	struct content_store *content;
 	struct registry_client *client; /* NULL: every blob must already be stored (load) */

@@ -5,11 +5,14 @@
  * content store and layers unpacked exactly as a pull does. */
 #pragma once
 
+#include <stdatomic.h>
+
 #include "basic/error.h"
 #include "image/layers.h"
 #include "image/manifest.h"
 
 struct load_options {
+	const atomic_bool *cancel; /* optional: set -> transfers stop with ECANCELED */
 	const char *root_dir;
 	struct content_store *content;
 	const struct oci_platform *platform; /* NULL: the node's */

@@ -197,6 +197,7 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 			.config = &config,
 			.on_progress = o->on_progress,
 			.userdata = o->userdata,
+			.cancel = o->cancel,
 		};
 		r = layers_fetch_and_unpack(&job, &img, reterr);
 	}

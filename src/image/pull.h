@@ -7,6 +7,7 @@
  * pull removes what it added; nothing half-made becomes visible. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@
 #include "store/store-images.h"
 
 struct pull_options {
+	const atomic_bool *cancel; /* optional: set -> transfers stop with ECANCELED */
 	const char *root_dir;			 /* ROOT: snapshots/ and tmp/ live here */
 	struct content_store *content;		 /* ROOT/content */
 	const struct registry_options *registry; /* auth, insecure hosts, parallelism */

@@ -8,6 +8,7 @@
 #include "image/unpack.h"
 #include "image/unpack-internal.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 
@@ -206,6 +207,8 @@ int layer_unpack_limited(int fd, int dir_fd, const struct layer_unpack_limits *l
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, ENOMEM, "cannot initialize sha256");
 	u.sha = sha;
 	u.in_buf = xmalloc(BUF_SIZE);
+	/* A pipe: fewer, larger reads (best effort, capped by pipe-max-size). */
+	(void)fcntl(fd, F_SETPIPE_SZ, BUF_SIZE);
 	u.tar_buf = xmalloc(BUF_SIZE);
 
 	r = open_readers(&u, reterr);

@@ -142,7 +142,7 @@ class AgentDaemon:
         e.update(env or {})
         return e
 
-    def cli(self, *args, timeout=120, env=None):
+    def cli(self, *args, timeout=90, env=None):
         return subprocess.run([self.agent_bin, *map(str, args)], capture_output=True, text=True,
                               env=self.cli_env(env), timeout=timeout)
 

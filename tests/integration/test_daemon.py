@@ -198,7 +198,7 @@ def test_cli_without_a_daemon_says_so_in_one_line(agent, short_tmp):
     r = agent("ping", env={"ZLAYER_RUNTIME_DIR": short_tmp})
     assert r.returncode == 1
     assert r.stdout == ""
-    assert r.stderr == NO_DAEMON.format(sock) + "\n"
+    assert r.stderr == "error: " + NO_DAEMON.format(sock) + "\n"
 
     # an image command goes through the same client
     r = agent("images", env={"ZLAYER_RUNTIME_DIR": short_tmp})
@@ -213,7 +213,7 @@ def test_cli_default_socket_path(agent):
         pytest.skip("a daemon is running on the default socket")
     r = agent("ping", env={"ZLAYER_RUNTIME_DIR": ""})  # empty counts as unset
     assert r.returncode == 1
-    assert r.stderr.strip() == NO_DAEMON.format("/run/zlayer/agent.sock")
+    assert r.stderr.strip() == "error: " + NO_DAEMON.format("/run/zlayer/agent.sock")
 
 
 def test_malformed_config_file_names_the_key(agent, short_tmp):

@@ -25,8 +25,8 @@ STORE_VOLATILE = ["metadata.db*"]
 
 # --- helpers -----------------------------------------------------------------
 
-def pull(d, ref, *args, timeout=120):
-    r = d.cli("pull", ref, *args, timeout=timeout)
+def pull(d, ref, *args, timeout=90):
+    r = d.cli("pull", *args, ref, timeout=timeout)
     assert r.returncode == 0, f"pull {ref} failed ({r.returncode}):\n{r.stderr}\n--- daemon:\n{d.log_tail()}"
     last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
     m = DIGEST_LINE.match(last)
@@ -34,13 +34,13 @@ def pull(d, ref, *args, timeout=120):
     return m.group(1)
 
 
-def pull_error(d, ref, *args, timeout=120):
-    """Run a pull that must fail; returns the error line (lowercased kept as is)."""
-    r = d.cli("pull", ref, *args, timeout=timeout)
+def pull_error(d, ref, *args, timeout=90):
+    """Run a pull that must fail; returns its one "error: ..." line."""
+    r = d.cli("pull", *args, ref, timeout=timeout)
     assert r.returncode == 1, f"pull {ref} should fail with 1, got {r.returncode}:\n{r.stdout}\n{r.stderr}"
     lines = [line for line in r.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], f"want one 'error: ...' line last:\n{r.stderr}"
+    errors = [line for line in lines if "error: " in line]
+    assert len(errors) == 1 and lines[-1] == errors[0], f"want one 'error: ...' line, last:\n{r.stderr}"
     return errors[0]
 
 
@@ -59,7 +59,7 @@ def find_image(d, digest):
 
 
 def inspect(d, ref):
-    r = d.cli("image", "inspect", ref, "--json")
+    r = d.cli("image", "inspect", "--json", ref)
     assert r.returncode == 0, f"inspect {ref}: {r.stderr}"
     return json.loads(r.stdout)
 
@@ -507,7 +507,7 @@ def test_tag_rmi_and_prune(registry, agent_daemon):
     r = d.cli("rmi", alias)  # another tag remains: only the tag goes
     assert r.returncode == 0, r.stderr
     assert find_image(d, digest)["references"] == [ref]
-    assert d.cli("image", "inspect", alias, "--json").returncode == 1
+    assert d.cli("image", "inspect", "--json", alias).returncode == 1
 
     assert d.cli("tag", ref, alias).returncode == 0
     r = d.cli("rmi", "--force", ref)  # --force removes the image, every tag

@@ -74,6 +74,16 @@ static int h_async(struct api_request *req, void *userdata) {
 	return API_ASYNC;
 }
 
+static struct api_request *hung_req;
+static atomic_int hung_called;
+
+static int h_hang(struct api_request *req, void *userdata) {
+	api_request_suspend(req);
+	hung_req = req;
+	atomic_store(&hung_called, 1);
+	return API_ASYNC;
+}
+
 struct producer {
 	struct api_stream *st;
 	sd_event_source *timer;
@@ -146,9 +156,12 @@ static void on_idle_closed(struct api_stream *st, void *userdata) {
 
 /* One line, then silence until the client leaves: only the EPOLLRDHUP
  * watch can notice. */
+static atomic_int idle_begun;
+
 static int h_stream_idle(struct api_request *req, void *userdata) {
 	struct api_stream *st = api_stream_begin(req, 200);
 
+	atomic_fetch_add(&idle_begun, 1);
 	assert_int_equal(api_stream_send_json(st, json_pack("{s:i}", "hello", 1)), 0);
 	api_stream_set_closed_callback(st, on_idle_closed, NULL);
 	return 0;
@@ -162,6 +175,24 @@ static int h_stream_error(struct api_request *req, void *userdata) {
 	assert_int_equal(api_stream_send_error(st, &e), 0);
 	api_stream_end(st);
 	return 0;
+}
+
+static int on_stream_async_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct api_stream *st = api_stream_begin(userdata, 200);
+
+	assert_int_equal(api_stream_send_json(st, json_pack("{s:i}", "late", 1)), 0);
+	assert_int_equal(api_stream_send_json(st, json_pack("{s:i}", "late", 2)), 0);
+	api_stream_end(st);
+	return 0;
+}
+
+/* Suspended first, the stream begins later (a pull that waits its turn). */
+static int h_stream_async(struct api_request *req, void *userdata) {
+	api_request_suspend(req);
+	assert_int_equal(
+	        sd_event_add_time_relative(env.event, NULL, CLOCK_MONOTONIC, 20 * 1000, 1, on_stream_async_timer, req),
+	        0);
+	return API_ASYNC;
 }
 
 static int on_quit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -184,6 +215,8 @@ static void *loop_main(void *arg) {
 		{ "GET", "/stream-flood", h_stream },
 		{ "GET", "/stream-idle", h_stream_idle },
 		{ "GET", "/stream-error", h_stream_error },
+		{ "GET", "/hang", h_hang },
+		{ "GET", "/stream-async", h_stream_async },
 	};
 	int fd;
 
@@ -216,12 +249,19 @@ static int group_setup(void **state) {
 	return 0;
 }
 
-static int group_teardown(void **state) {
+static void stop_server(void) {
 	uint64_t one = 1;
 
+	if (env.quit_fd < 0)
+		return;
 	assert_int_equal(write(env.quit_fd, &one, sizeof(one)), sizeof(one));
 	pthread_join(env.thread, NULL);
 	close(env.quit_fd);
+	env.quit_fd = -1;
+}
+
+static int group_teardown(void **state) {
+	stop_server();
 	unlink(env.sock);
 	rmdir(env.dir);
 	curl_global_cleanup();
@@ -264,11 +304,13 @@ static size_t on_read(char *buf, size_t size, size_t n, void *userdata) {
 	return k;
 }
 
+static bool http_expect;
+
 static CURLcode http(const char *method, const char *path, const char *body, size_t len, bool chunked,
                      struct reply *r) {
 	CURL *c = curl_easy_init();
 	_cleanup_free_ char *url = xasprintf("http://localhost%s", path);
-	struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+	struct curl_slist *h = curl_slist_append(NULL, http_expect ? "Expect: 100-continue" : "Expect:");
 	struct upload u = { body, len, 0 };
 	CURLcode rc;
 
@@ -416,6 +458,15 @@ static void test_body_limit(void **state) {
 	assert_error(j, "invalid_spec", "larger than the limit");
 	reply_release(&r);
 
+	/* a client that waits for "100 Continue" is answered before it sends */
+	http_expect = true;
+	assert_int_equal(http("POST", "/echo", big, len, false, &r), CURLE_OK);
+	http_expect = false;
+	assert_int_equal(r.status, 413);
+	j = json_loadb(r.body.buf, r.body.len, 0, NULL);
+	assert_error(j, "invalid_spec", "larger than the limit");
+	reply_release(&r);
+
 	/* exactly at the limit is fine */
 	(void)http("POST", "/echo", big, len - 1, false, &r);
 	assert_int_equal(r.status, 400); /* "{   ...  " is unterminated, but it was read */
@@ -446,6 +497,11 @@ static void test_stream(void **state) {
 		lines++;
 	assert_int_equal(lines, 5);
 	assert_string_equal(r.body.buf, "{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n{\"i\":4}\n");
+	reply_release(&r);
+
+	assert_int_equal(http("GET", "/stream-async", NULL, 0, false, &r), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body.buf, "{\"late\":1}\n{\"late\":2}\n");
 	reply_release(&r);
 }
 
@@ -574,6 +630,49 @@ static void test_client_unreachable(void **state) {
 	setenv("ZLAYER_RUNTIME_DIR", env.dir, 1);
 }
 
+struct bg_get {
+	const char *path;
+	struct reply r;
+	CURLcode rc;
+};
+
+static void *bg_get_main(void *userdata) {
+	struct bg_get *g = userdata;
+	g->rc = http("GET", g->path, NULL, 0, false, &g->r);
+	return NULL;
+}
+
+/* Last of the group: the server goes away under a suspended request and an
+ * idle stream; both clients hear about it, the owners' late calls are safe. */
+static void test_free_with_requests_in_flight(void **state) {
+	struct bg_get hang = { .path = "/hang" }, idle = { .path = "/stream-idle" };
+	pthread_t t1, t2;
+	int before = atomic_load(&stream_closed), begun = atomic_load(&idle_begun);
+	json_t *j;
+
+	assert_int_equal(pthread_create(&t1, NULL, bg_get_main, &hang), 0);
+	assert_int_equal(pthread_create(&t2, NULL, bg_get_main, &idle), 0);
+	wait_for(&hung_called, 1);
+	wait_for(&idle_begun, begun + 1);
+	usleep(50 * 1000); /* let the first line go out and the stream fall idle */
+	stop_server();
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+
+	assert_int_equal(hang.rc, CURLE_OK);
+	assert_int_equal(hang.r.status, 503);
+	j = json_loadb(hang.r.body.buf, hang.r.body.len, 0, NULL);
+	assert_error(j, "internal", "the daemon is shutting down");
+	assert_int_equal(atomic_load(&stream_closed), before + 1);
+	assert_string_equal(idle.r.body.buf, "{\"hello\":1}\n");
+	reply_release(&hang.r);
+	reply_release(&idle.r);
+
+	/* the owner answers late: nothing is sent, its reference is dropped */
+	assert_true(api_request_gone(hung_req));
+	assert_int_equal(api_reply_json(hung_req, 200, json_object()), -EALREADY);
+}
+
 /* ---- the daemon's own machinery ---- */
 
 static pthread_t loop_thread;
@@ -664,6 +763,7 @@ int main(void) {
 		cmocka_unit_test(test_stream_slow_reader_dropped),
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_client_unreachable),
+		cmocka_unit_test(test_free_with_requests_in_flight),
 	};
 	const struct CMUnitTest daemon_tests[] = {
 		cmocka_unit_test(test_daemon_post_and_lock),

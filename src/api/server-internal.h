@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared by server.c (MHD, routing, requests) and server-stream.c (chunked
+ * JSON-lines replies) only. */
+#pragma once
+
+#include <microhttpd.h>
+
+#include "api/server.h"
+#include "basic/strbuf.h"
+
+struct route {
+	char *method;
+	char *path;
+	api_handler_fn fn;
+	void *userdata;
+};
+
+struct api_server {
+	sd_event *event;
+	struct MHD_Daemon *mhd;
+	sd_event_source *io_source, *timer_source;
+	struct route *routes;
+	size_t n_routes, alloc_routes;
+	struct api_request *requests; /* in flight */
+	unsigned n_requests;
+	bool accepting;
+	bool kick; /* a connection was resumed: run MHD without waiting */
+};
+
+struct api_request {
+	unsigned n_ref;              /* the connection's, plus the owner's while suspended */
+	struct api_server *server;   /* NULL once completed */
+	struct MHD_Connection *conn; /* NULL once completed */
+	struct api_request *prev, *next;
+	char *method, *path;
+	struct strbuf raw; /* body as received */
+	json_t *body;
+	struct MHD_Response *response; /* answered, not yet queued */
+	unsigned status;
+	struct api_stream *stream; /* strong */
+	size_t discarded;          /* body bytes dropped after too_large */
+	bool dispatched, answered, queued, too_large;
+	bool suspended; /* connection suspended waiting for the owner's reply */
+	bool owner_ref; /* api_request_suspend()'s reference not yet given back */
+};
+
+struct api_stream {
+	unsigned n_ref; /* producer, response, request */
+	sd_event *event;
+	struct api_request *req; /* weak; NULL once the request completed */
+	struct strbuf buf;
+	size_t off;   /* bytes of buf already handed to MHD */
+	bool ended;   /* the producer let go */
+	bool closed;  /* client gone, dropped, or server stopping */
+	bool waiting; /* connection suspended in the reader, waiting for data */
+	bool notified;
+	api_stream_closed_fn closed_fn;
+	void *closed_userdata;
+	sd_event_source *hup_source, *defer_source;
+};
+
+/* Resume conn and make the loop run MHD at once (server.c). */
+void server_resume(struct api_server *s, struct MHD_Connection *conn);
+/* Record resp as req's answer; by_owner gives back the reference taken by
+ * api_request_suspend(). -EALREADY / -ECONNRESET as api_reply_json(). */
+int request_answer(struct api_request *req, unsigned status, struct MHD_Response *resp, bool by_owner);
+void request_drop_owner_ref(struct api_request *req);
+json_t *server_error_body(enum za_error_kind kind, const char *message);
+
+/* server-stream.c */
+void stream_wake(struct api_stream *st);
+/* The server is going away: end the response with an error. */
+void stream_shutdown(struct api_stream *st);
+/* The request completed (failed: not by a clean end of stream); drops the
+ * request's reference. */
+void stream_detach(struct api_stream *st, bool failed);
