@@ -99,12 +99,12 @@ static void job_done(void *userdata) {
 	struct images *im = job->im;
 	int r = job->r;
 
-	im->active--;
 	if (r >= 0) {
 		/* The record is written on the loop thread, after everything it
 		 * names is on disk: a crash before this leaves only prunable files. */
 		r = store_image_put(im->daemon->store, &job->img, &job->err);
 	}
+	im->active--;
 	if (r < 0 && !job->err)
 		za_error_make(&job->err, ZA_ERROR_INTERNAL, r, "image fetch failed: %m");
 	if (r < 0)
@@ -243,7 +243,7 @@ int images_resolve(struct images *im, const char *reference, char **ret_digest, 
 	image_reference_release(&ref);
 	r = store_tag_resolve(st, normal, ret_digest, NULL);
 	if (r == -ENOENT)
-		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "no such image '%s' (pull or load it first)",
+		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "image '%s' not found (pull or load it first)",
 		                     reference);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot look up image '%s': %m", reference);
@@ -302,6 +302,12 @@ int images_gc(struct images *im, uint64_t *reclaimed, struct za_error **reterr) 
 	struct dirent *de;
 	int r;
 
+	/* Files of a running pull are not in the store yet: collect nothing
+	 * then, rather than race it. */
+	if (im->active > 0) {
+		log_debug("garbage collection skipped: %u pulls running", im->active);
+		return 0;
+	}
 	r = store_blobs_referenced(im->daemon->store, &blobs, reterr);
 	if (r >= 0)
 		r = content_list(im->content, &stored, reterr);
@@ -341,11 +347,9 @@ int images_gc(struct images *im, uint64_t *reclaimed, struct za_error **reterr) 
 		STRV_FOREACH (c, dead_rows)
 			(void)store_snapshot_remove(im->daemon->store, *c, NULL);
 
-	/* Leftovers of pulls killed mid-way; only while nothing is running. */
-	if (im->active == 0) {
-		clear_dir(tmpdir, reclaimed);
-		clear_dir(ingest, reclaimed);
-	}
+	/* Leftovers of pulls killed mid-way. */
+	clear_dir(tmpdir, reclaimed);
+	clear_dir(ingest, reclaimed);
 	return 0;
 }
 

@@ -446,7 +446,7 @@ int oci_index_select(const struct oci_index *idx, const struct oci_platform *wan
 		strbuf_addf(&avail, "%s%s", avail.len ? ", " : "", p);
 	}
 	return za_error_make(reterr, ZA_ERROR_WRONG_PLATFORM, ENOENT,
-	                     "no image for platform %s in the index; available: %s (choose one with --platform)",
+	                     "the index has no platform %s; available: %s (choose one with --platform)",
 	                     wanted, avail.len ? strbuf_str(&avail) : "none");
 }
 

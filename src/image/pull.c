@@ -29,6 +29,25 @@ static void progress_message(const struct pull_options *o, const char *fmt, ...)
 	o->on_progress(&(struct pull_progress){ .message = m }, o->userdata);
 }
 
+/* Store a document, remembering (and claiming) it when this pull created it,
+ * so a failed pull can take it back. */
+static int store_doc(struct content_store *cs, const void *data, size_t len, const char *digest, char ***created,
+		     struct za_error **reterr) {
+	bool had = content_has(cs, digest, NULL);
+	int r;
+
+	if (!had)
+		claim_hold(digest);
+	r = content_write(cs, data, len, digest, NULL, reterr);
+	if (had)
+		return r;
+	if (r < 0)
+		claim_drop(digest);
+	else
+		strv_push(created, digest);
+	return r;
+}
+
 /* A small blob (manifest or config) from the registry, verified. */
 struct small_blob {
 	struct strbuf buf;
@@ -45,8 +64,8 @@ static int small_blob_data(const void *data, size_t len, void *userdata) {
 }
 
 static int fetch_small_blob(struct registry_client *c, struct content_store *cs, const char *repo,
-                            const struct oci_descriptor *d, size_t cap, char **ret, size_t *ret_len,
-                            struct za_error **reterr) {
+                            const struct oci_descriptor *d, size_t cap, char ***created, char **ret,
+                            size_t *ret_len, struct za_error **reterr) {
 	struct small_blob b = { .buf = STRBUF_INIT, .cap = cap };
 	struct registry_blob_request req = {
 		.repo = repo, .digest = d->digest, .size = d->size, .on_data = small_blob_data, .userdata = &b
@@ -69,7 +88,7 @@ static int fetch_small_blob(struct registry_client *c, struct content_store *cs,
 		strbuf_release(&b.buf);
 		return r;
 	}
-	r = content_write(cs, b.buf.buf ? b.buf.buf : "", b.buf.len, d->digest, NULL, reterr);
+	r = store_doc(cs, b.buf.buf ? b.buf.buf : "", b.buf.len, d->digest, created, reterr);
 	if (r < 0) {
 		strbuf_release(&b.buf);
 		return r;
@@ -81,8 +100,8 @@ static int fetch_small_blob(struct registry_client *c, struct content_store *cs,
 /* Fetch the manifest for `ref` (tag or digest), walking an index to the
  * platform's image manifest. Stores every fetched document. */
 static int resolve_manifest(struct registry_client *c, const struct pull_options *o, const char *repo, const char *ref,
-                            const struct oci_platform *platform, char **ret_index_digest, char **ret_digest,
-                            struct oci_manifest *ret_manifest, struct za_error **reterr) {
+                            const struct oci_platform *platform, char ***created, char **ret_index_digest,
+                            char **ret_digest, struct oci_manifest *ret_manifest, struct za_error **reterr) {
 	_cleanup_free_ char *body = NULL, *media_type = NULL, *digest = NULL, *kind_type = NULL;
 	_cleanup_free_ char *index_digest = NULL;
 	enum manifest_kind kind;
@@ -102,9 +121,9 @@ static int resolve_manifest(struct registry_client *c, const struct pull_options
 		r = oci_index_parse(body, len, &idx, reterr);
 		if (r < 0)
 			return r;
-		r = content_write(o->content, body, len, digest, NULL, reterr);
+		r = oci_index_select(&idx, platform, &d, reterr);
 		if (r >= 0)
-			r = oci_index_select(&idx, platform, &d, reterr);
+			r = store_doc(o->content, body, len, digest, created, reterr);
 		if (r < 0) {
 			oci_index_release(&idx);
 			return r;
@@ -130,7 +149,7 @@ static int resolve_manifest(struct registry_client *c, const struct pull_options
 	r = oci_manifest_parse(body, len, ret_manifest, reterr);
 	if (r < 0)
 		return r;
-	r = content_write(o->content, body, len, digest, NULL, reterr);
+	r = store_doc(o->content, body, len, digest, created, reterr);
 	if (r < 0) {
 		oci_manifest_release(ret_manifest);
 		return r;
@@ -147,6 +166,7 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 	_cleanup_(registry_client_freep) struct registry_client *client = NULL;
 	_cleanup_free_ char *normal = NULL, *index_digest = NULL, *digest = NULL, *config_body = NULL;
 	_cleanup_free_ char *wanted = NULL;
+	_cleanup_strv_free_ char **created = NULL;
 	struct oci_platform node = {};
 	const struct oci_platform *platform = o->platform;
 	struct oci_manifest manifest = {};
@@ -174,12 +194,12 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 
 	r = registry_client_new(ref.domain, o->registry, &client, reterr);
 	if (r >= 0)
-		r = resolve_manifest(client, o, ref.path, ref.digest ? ref.digest : ref.tag, platform, &index_digest,
-		                     &digest, &manifest, reterr);
+		r = resolve_manifest(client, o, ref.path, ref.digest ? ref.digest : ref.tag, platform, &created,
+		                     &index_digest, &digest, &manifest, reterr);
 	if (r >= 0) {
 		progress_message(o, "resolved %s to %s", normal, digest);
 		r = fetch_small_blob(client, o->content, ref.path, &manifest.config, IMAGE_CONFIG_MAX_SIZE,
-		                     &config_body, &config_len, reterr);
+		                     &created, &config_body, &config_len, reterr);
 	}
 	if (r >= 0)
 		r = oci_image_config_parse(config_body, config_len, &config, reterr);
@@ -221,6 +241,11 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 	} else
 		store_image_release(&img);
 
+	/* A failed pull takes back the documents it stored, unless another pull
+	 * uses them too. */
+	STRV_FOREACH(dg, created)
+	if (claim_drop_last(*dg) && r < 0)
+		(void)content_remove(o->content, *dg);
 	if (r < 0 && reterr && *reterr)
 		za_error_wrap(reterr, "pull '%s'", normal);
 	oci_manifest_release(&manifest);

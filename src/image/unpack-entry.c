@@ -156,6 +156,38 @@ static int open_beneath(int dir_fd, const char *path, int *ret_fd) {
 	return 0;
 }
 
+static bool is_whiteout(const struct stat *st) {
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+/* trusted.overlay.opaque=y on directory `name` in pfd (NULL: pfd itself). */
+static int mark_opaque(int pfd, const char *name) {
+	char path[PROC_FD_PATH_MAX];
+
+	if (name)
+		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", pfd, name);
+	else
+		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+	if ((name ? lsetxattr : setxattr)(path, OVERLAY_OPAQUE, "y", 1, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A component of the parent path is a whiteout made earlier in this layer
+ * ("d" deleted, then "d/x" added without an entry for "d"): an opaque
+ * directory says the same to overlayfs and can hold children. */
+static int replace_whiteout_with_dir(int pfd, const char *name) {
+	struct stat st;
+	int r;
+
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !is_whiteout(&st))
+		return -ENOTDIR;
+	if (unlinkat(pfd, name, 0) < 0 || mkdirat(pfd, name, 0755) < 0)
+		return -errno;
+	r = mark_opaque(pfd, name);
+	return r < 0 ? r : 0;
+}
+
 /* Open `parent` beneath the root, creating missing directories (0755, as
  * tar entries may omit them) one component at a time. */
 static int open_or_make_parent(int dir_fd, const char *parent, int *ret_fd) {
@@ -170,11 +202,14 @@ static int open_or_make_parent(int dir_fd, const char *parent, int *ret_fd) {
 		if (slash)
 			*slash = 0;
 		r = open_beneath(dir_fd, p, &fd);
-		if (r == -ENOENT) {
+		if (r == -ENOENT || r == -ENOTDIR) {
 			const char *last = strrchr(p, '/');
+			int at = prev >= 0 ? prev : dir_fd;
 
-			if (mkdirat(prev >= 0 ? prev : dir_fd, last ? last + 1 : p, 0755) < 0 && errno != EEXIST)
+			if (r == -ENOENT && mkdirat(at, last ? last + 1 : p, 0755) < 0 && errno != EEXIST)
 				return -errno;
+			if (r == -ENOTDIR && replace_whiteout_with_dir(at, last ? last + 1 : p) < 0)
+				return r;
 			r = open_beneath(dir_fd, p, &fd);
 		}
 		if (r < 0)
@@ -240,7 +275,7 @@ static int get_parent(struct unpack *u, const char *entry, const char *parent, i
 }
 
 /* An entry of the same name exists: keep it if both are directories (1),
- * remove it otherwise (0). */
+ * remove it otherwise (0, or 2 if it was a whiteout). */
 static int clear_slot(struct unpack *u, int pfd, const char *name, bool want_dir) {
 	struct stat st;
 	int r;
@@ -252,8 +287,10 @@ static int clear_slot(struct unpack *u, int pfd, const char *name, bool want_dir
 			return 1;
 		rm_rf_at(pfd, name);
 		r = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT ? 0 : -ENOTEMPTY;
-	} else
-		r = unlinkat(pfd, name, 0) < 0 ? -errno : 0;
+	} else if (unlinkat(pfd, name, 0) < 0)
+		r = -errno;
+	else
+		r = is_whiteout(&st) ? 2 : 0;
 	/* The removed entry may be (or lead to) the cached parent; pfd itself
 	 * stays valid: it is the parent of what was removed. */
 	u->cache_stale = true;
@@ -386,11 +423,18 @@ static int apply_metadata(struct archive_entry *e, const char *entry, const stru
 	return 0;
 }
 
-static void remember_dir(struct unpack *u, const char *path, struct archive_entry *e) {
+static int remember_dir(struct unpack *u, const char *entry, const char *path, struct archive_entry *e,
+                        struct za_error **reterr) {
+	u->dir_bytes += strlen(path) + 1 + sizeof(struct dir_time);
+	if (u->dir_bytes > UNPACK_MAX_DIR_BYTES)
+		return unpack_entry_error(reterr, entry, -E2BIG,
+		                          "the layer's directories take more than %u MiB to track",
+		                          UNPACK_MAX_DIR_BYTES >> 20);
 	GROW(u->dirs, u->alloc_dirs, u->n_dirs + 1);
 	u->dirs[u->n_dirs].path = xstrdup(path);
 	entry_times(e, u->dirs[u->n_dirs].ts);
 	u->n_dirs++;
+	return 0;
 }
 
 static int write_file(struct unpack *u, struct archive_entry *e, const char *entry, int pfd, const char *name,
@@ -505,22 +549,32 @@ static int make_hardlink(struct unpack *u, const char *entry, const char *path, 
 
 static int make_whiteout(struct unpack *u, const char *entry, int pfd, const char *name, struct za_error **reterr) {
 	const char *target = name + strlen(WHITEOUT_PREFIX);
+	struct stat st;
+	int r;
 
 	if (streq(name, WHITEOUT_OPAQUE)) {
-		char path[PROC_FD_PATH_MAX];
-
-		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
-		if (setxattr(path, OVERLAY_OPAQUE, "y", 1, 0) < 0)
-			return unpack_entry_error(reterr, entry, -errno, "mark directory opaque: %m");
+		r = mark_opaque(pfd, NULL);
+		if (r < 0)
+			return unpack_entry_error(reterr, entry, r, "mark directory opaque: %m");
 		return 0;
 	}
 	if (strneq(name, WHITEOUT_META, strlen(WHITEOUT_META))) /* aufs bookkeeping: .wh..wh.plnk etc. */
 		return 0;
 	if (isempty(target) || streq(target, ".") || streq(target, ".."))
 		return unpack_entry_error(reterr, entry, -EINVAL, "invalid whiteout name");
-	/* An entry of that name in this layer already hides the lower ones. */
-	if (mknodat(pfd, target, S_IFCHR | 0000, makedev(0, 0)) < 0 && errno != EEXIST)
+	if (mknodat(pfd, target, S_IFCHR | 0000, makedev(0, 0)) >= 0)
+		return 0;
+	if (errno != EEXIST)
 		return unpack_entry_error(reterr, entry, -errno, "create whiteout: %m");
+	/* The name exists in this layer, which already hides the lower ones; a
+	 * directory must also stop merging with them. */
+	if (fstatat(pfd, target, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return unpack_entry_error(reterr, entry, -errno, "create whiteout: %m");
+	if (S_ISDIR(st.st_mode)) {
+		r = mark_opaque(pfd, target);
+		if (r < 0)
+			return unpack_entry_error(reterr, entry, r, "mark directory opaque: %m");
+	}
 	return 0;
 }
 
@@ -565,10 +619,15 @@ static int make_dir(struct unpack *u, struct archive_entry *e, const char *entry
 		r = clear_slot(u, pfd, name, true);
 		if (r < 0)
 			return unpack_entry_error(reterr, entry, r, "replace existing entry: %m");
-		if (r == 0 && mkdirat(pfd, name, 0700) < 0)
+		if (r != 1 && mkdirat(pfd, name, 0700) < 0)
 			return unpack_entry_error(reterr, entry, -errno, "create directory: %m");
+		/* deleted, then created again in this layer: hide the lower one */
+		if (r == 2 && (r = mark_opaque(pfd, name)) < 0)
+			return unpack_entry_error(reterr, entry, r, "mark directory opaque: %m");
 	}
-	remember_dir(u, path, e);
+	r = remember_dir(u, entry, path, e, reterr);
+	if (r < 0)
+		return r;
 	return apply_metadata(e, entry, &(struct target){ .pfd = pfd, .name = name }, S_IFDIR, false, reterr);
 }
 
@@ -590,7 +649,9 @@ int unpack_entry(struct unpack *u, struct archive_entry *e, struct za_error **re
 		if (type != AE_IFDIR || archive_entry_hardlink(e))
 			return unpack_entry_error(reterr, entry, -EPERM, "entry would replace the layer root");
 		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u->dir_fd);
-		remember_dir(u, path, e);
+		r = remember_dir(u, entry, path, e, reterr);
+		if (r < 0)
+			return r;
 		return apply_metadata(e, entry, &(struct target){ .pfd = AT_FDCWD, .name = proc, .follow = true },
 		                      S_IFDIR, false, reterr);
 	}

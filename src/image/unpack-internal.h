@@ -13,6 +13,9 @@
 
 #define UNPACK_SHOWN_MAX  200 /* bytes of an entry name shown in errors */
 #define UNPACK_SHOWN_SIZE (UNPACK_SHOWN_MAX * 4 + 4)
+/* Directory times are set at the end, so their paths are kept meanwhile:
+ * a cap, since a small compressed layer can name a million long paths. */
+#define UNPACK_MAX_DIR_BYTES (64u * 1024u * 1024u)
 
 struct dir_time {
 	char *path; /* normalized, "" for the layer root */
@@ -42,6 +45,7 @@ struct unpack {
 
 	struct dir_time *dirs;
 	size_t n_dirs, alloc_dirs;
+	size_t dir_bytes; /* accounted against UNPACK_MAX_DIR_BYTES */
 };
 
 /* An entry name from the layer, bounded and with control bytes escaped. */

@@ -34,11 +34,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char root[] = "/tmp/za-fuzz-tar-XXXXXX";
 static char *layer, *sentinel, *outside;
 
+static void cleanup(void) {
+	rm_rf(root);
+}
+
 static void setup_once(void) {
 	if (layer)
 		return;
 	if (!mkdtemp(root))
 		abort();
+	atexit(cleanup); /* libFuzzer exit()s at the end of a run; a crash keeps the tree */
 	layer = xasprintf("%s/layer", root);
 	sentinel = xasprintf("%s/sentinel", root);
 	outside = xasprintf("%s/outside", root);

@@ -100,9 +100,10 @@ def proxy():
 class AgentDaemon:
     """One `zlayer-agent daemon` process; `cli()` talks to it."""
 
-    def __init__(self, agent_bin, root, rundir, args, env, log):
+    def __init__(self, agent_bin, root, rundir, args, env, log, cli_env):
         self.agent_bin, self.root, self.rundir = agent_bin, root, rundir
         self.args, self.env, self.log = list(args), env, log
+        self.base_cli_env = cli_env  # the CLI never sees the daemon's credentials
         self.socket = os.path.join(rundir, "agent.sock")
         self.proc = None
         self.expected_exit = False
@@ -137,7 +138,7 @@ class AgentDaemon:
             return ""
 
     def cli_env(self, env=None):
-        e = dict(self.env)
+        e = dict(self.base_cli_env)
         e["ZLAYER_RUNTIME_DIR"] = str(self.rundir)
         e.update(env or {})
         return e
@@ -184,11 +185,12 @@ def agent_daemon(agent_bin, tmp_path):
         root.parent.mkdir(parents=True, exist_ok=True)
         rundir = _tempfile.mkdtemp(prefix="zl-run-", dir="/tmp")  # short: sun_path is 108 bytes
         rundirs.append(rundir)
-        full_env = dict(os.environ)
-        full_env.pop("ZLAYER_LOG_FORMAT", None)
-        full_env["DOCKER_CONFIG"] = str(empty_cfg)
+        base_env = dict(os.environ)
+        base_env.pop("ZLAYER_LOG_FORMAT", None)
+        base_env["DOCKER_CONFIG"] = str(empty_cfg)
+        full_env = dict(base_env)
         full_env.update(env or {})
-        d = AgentDaemon(agent_bin, root, rundir, args, full_env, tmp_path / f"daemon-{len(daemons)}.log")
+        d = AgentDaemon(agent_bin, root, rundir, args, full_env, tmp_path / f"daemon-{len(daemons)}.log", base_env)
         daemons.append(d)
         return d.start()
 

@@ -141,7 +141,22 @@ class Registry:
         (directory / "config.json").write_text(json.dumps({"auths": {self.host: {"auth": auth}}}))
         return directory
 
-    def requests(self, method, path_regex, status=None):
+    def settle(self, quiet=0.2, timeout=5):
+        """Wait until the access log has stopped growing: the registry logs a
+        request just after the client has the last byte of the response."""
+        deadline = time.monotonic() + timeout
+        size, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now = os.path.getsize(self.log)
+            if now != size:
+                size, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.02)
+
+    def requests(self, method, path_regex, status=None, settle=True):
+        if settle:
+            self.settle()
         return registry_requests(self.log, method, path_regex, status)
 
     # -- a small client

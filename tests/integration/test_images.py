@@ -446,14 +446,16 @@ def test_concurrent_pulls_fetch_each_shared_layer_once(registry, agent_daemon, p
     layers = {x["digest"] for x in multi["layers"]} | {x["digest"] for x in sibling["layers"]}
     shared = [x["digest"] for x in multi["layers"] if x in sibling["layers"]]
     assert len(shared) == 2
-    count = {dg: reg.requests("GET", f"/v2/busybox/blobs/{dg}") for dg in layers}
+    reg.settle()
+    count = {dg: reg.requests("GET", f"/v2/busybox/blobs/{dg}", settle=False) for dg in layers}
 
     clients = [d.popen("pull", f"{p.host}/busybox:{tag}") for tag in ("multi", "sibling")]
     outs = [c.communicate(timeout=120) for c in clients]
     for c, (out, err) in zip(clients, outs):
         assert c.returncode == 0, f"{err}\n--- daemon:\n{d.log_tail()}"
+    reg.settle()
     for dg in sorted(layers):
-        fetched = reg.requests("GET", f"/v2/busybox/blobs/{dg}") - count[dg]
+        fetched = reg.requests("GET", f"/v2/busybox/blobs/{dg}", settle=False) - count[dg]
         assert fetched == 1, f"{dg} ({'shared' if dg in shared else 'own'}) fetched {fetched} times"
     for tag in ("multi", "sibling"):
         assert_complete(d, f"{p.host}/busybox:{tag}")
@@ -485,9 +487,9 @@ def test_index_without_the_platform_lists_the_available_ones(registry, agent_dae
     reg = registry()
     d = agent_daemon()
     err = pull_error(d, reg.ref("busybox", "index"), "--platform", "linux/s390x")
-    assert "no platform" in err.lower(), err
-    assert "linux/s390x" in err and "linux/amd64" in err and "linux/arm64" in err, err
-    assert_store_empty(d)
+    assert "platform" in err and "linux/s390x" in err, err
+    assert "linux/amd64" in err and "linux/arm64/v8" in err, f"available platforms not listed: {err}"
+    assert_failed_pull_left_no_trace(d)
 
 
 # --- local image management ----------------------------------------------------
@@ -540,7 +542,8 @@ def test_rmi_unknown_image_is_not_found(agent_daemon):
     d = agent_daemon()
     r = d.cli("rmi", "example.com/zl/nothing:here")
     assert r.returncode == 1
-    assert "not found" in r.stderr.lower(), r.stderr
+    assert re.search(r"not[- ]found|no such image", r.stderr.lower()), r.stderr
+    assert "example.com/zl/nothing:here" in r.stderr
 
 
 def test_prune_keeps_what_images_use(registry, agent_daemon):

@@ -88,7 +88,7 @@ static void test_index_select(void **state) {
 	assert_int_equal(oci_platform_parse("linux/arm/v7", &p, NULL), 0);
 	assert_int_equal(oci_index_select(&idx, &p, &d, &err), -ENOENT);
 	assert_int_equal(err->kind, ZA_ERROR_WRONG_PLATFORM);
-	assert_string_equal(err->message, "no image for platform linux/arm/v7 in the index; available: linux/amd64, "
+	assert_string_equal(err->message, "the index has no platform linux/arm/v7; available: linux/amd64, "
 					  "linux/arm64/v8, linux/arm/v6 (choose one with --platform)");
 	oci_platform_release(&p);
 	oci_index_release(&idx);

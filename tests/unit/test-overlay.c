@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* overlayfs mounts of layer snapshots. Needs root; skipped otherwise. The
- * snapshots are laid out by hand here, in the form layer_unpack() writes
- * (whiteouts as 0/0 character devices, opaque directories by xattr). */
+ * snapshots are mostly laid out by hand, in the form layer_unpack() writes
+ * (whiteouts as 0/0 character devices, opaque directories by xattr); one
+ * test mounts layers that layer_unpack() wrote. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <archive.h>
+#include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -16,6 +20,7 @@
 #include "basic/alloc.h"
 #include "basic/fileio.h"
 #include "image/overlay.h"
+#include "image/unpack.h"
 
 static bool need_root(void) {
 	if (geteuid() == 0)
@@ -273,11 +278,87 @@ static void test_bad_arguments(void **state) {
 	layout_release(&l);
 }
 
+static la_ssize_t write_cb(struct archive *a, void *userdata, const void *p, size_t n) {
+	assert_int_equal(loop_write(*(int *)userdata, p, n), 0);
+	return (la_ssize_t)n;
+}
+
+/* Unpack a layer given as "path" (directory when ending in '/') or
+ * "path=content" lines into dir. */
+static void unpack_layer(const char *dir, const char *const *lines) {
+	_cleanup_za_error_ struct za_error *err = NULL;
+	_cleanup_free_ char *diff_id = NULL;
+	struct archive *a = archive_write_new();
+	int fd = memfd_create("layer", MFD_CLOEXEC), dfd;
+
+	assert_true(fd >= 0);
+	assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+	assert_int_equal(archive_write_open(a, &fd, NULL, write_cb, NULL), ARCHIVE_OK);
+	for (size_t i = 0; lines[i]; i++) {
+		_cleanup_free_ char *path = xstrdup(lines[i]);
+		struct archive_entry *e = archive_entry_new();
+		char *data = strchr(path, '=');
+
+		if (data)
+			*data++ = 0;
+		archive_entry_copy_pathname(e, path);
+		archive_entry_set_filetype(e, path[strlen(path) - 1] == '/' ? AE_IFDIR : AE_IFREG);
+		archive_entry_set_perm(e, 0755);
+		archive_entry_set_size(e, data ? (la_int64_t)strlen(data) : 0);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		if (data)
+			assert_int_equal(archive_write_data(a, data, strlen(data)), (la_ssize_t)strlen(data));
+		archive_entry_free(e);
+	}
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	if (layer_unpack(fd, dfd, &diff_id, NULL, &err) < 0)
+		fail_msg("unpack: %s", err->message);
+	close(dfd);
+	close(fd);
+}
+
+/* What layer_unpack() writes means to overlayfs what the OCI layers say. */
+static void test_unpacked_layers(void **state) {
+	static const char *const bottom[] = { "a=a", "b=b", "d/", "d/x=x", "e/", "e/y=y", "f/", "f/old=old", NULL };
+	static const char *const top[] = { ".wh.a",     "d/.wh..wh..opq", "d/z=z",     ".wh.e", "e/",
+		                           "e/new=new", "f/.wh.old",      "f/new=new", NULL };
+	_cleanup_za_error_ struct za_error *err = NULL;
+	struct layout l;
+
+	if (!need_root())
+		skip();
+	layout_init(&l);
+	rm_rf(l.top);
+	rm_rf(l.bottom);
+	unpack_layer(l.bottom, bottom);
+	unpack_layer(l.top, top);
+	{
+		char *lowers[] = { l.top, l.bottom, NULL };
+		if (overlay_mount(lowers, l.upper, l.work, l.merged, &err) < 0)
+			fail_msg("mount: %s", err->message);
+	}
+	assert_false(exists(l.merged, "a"));
+	check_content(l.merged, "b", "b");
+	assert_false(exists(l.merged, "d/x"));
+	check_content(l.merged, "d/z", "z");
+	assert_false(exists(l.merged, "e/y")); /* deleted and made again */
+	check_content(l.merged, "e/new", "new");
+	assert_false(exists(l.merged, "f/old"));
+	check_content(l.merged, "f/new", "new");
+	assert_int_equal(overlay_umount(l.merged, &err), 0);
+	layout_release(&l);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merged_view),   cmocka_unit_test(test_read_only),
 		cmocka_unit_test(test_umount_busy),   cmocka_unit_test(test_long_paths),
-		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_unpacked_layers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -501,19 +501,24 @@ static void test_trailing_data(void **state) {
 	}
 }
 
-/* A whiteout only hides lower layers: an entry of that name in the same
- * layer stays. */
+/* A whiteout only hides lower layers: a file of that name in the same layer
+ * stays, a directory stays and stops merging with lower ones (opaque); a
+ * directory made where a whiteout was is opaque too. */
 static void test_whiteout_same_layer(void **state) {
 	static const struct ent ents[] = {
-		{ .path = "a", .data = "kept" },
-		{ .path = ".wh.a", .data = "" },
-		{ .path = ".wh.b", .data = "" },
-		{ .path = "b", .data = "replaces the whiteout" },
+		{ .path = "a", .data = "kept" }, { .path = ".wh.a", .data = "" },
+		{ .path = ".wh.b", .data = "" }, { .path = "b", .data = "replaces the whiteout" },
+		{ .path = ".wh.d", .data = "" }, { .path = "d/", .type = AE_IFDIR },
+		{ .path = "d/x", .data = "x" },  { .path = "e/", .type = AE_IFDIR },
+		{ .path = "e/y", .data = "y" },  { .path = ".wh.e", .data = "" },
+		{ .path = ".wh.f", .data = "" }, { .path = "f/z", .data = "z" },
+		{ .path = ".wh.g", .data = "" }, { .path = "g", .type = AE_IFLNK, .link = "a" },
 	};
 	_cleanup_za_error_ struct za_error *err = NULL;
 	_cleanup_free_ char *got = NULL;
 	struct buf tar = {};
 	struct sandbox s;
+	struct stat st;
 
 	if (!need_root())
 		skip();
@@ -522,7 +527,17 @@ static void test_whiteout_same_layer(void **state) {
 	if (unpack_stream(&tar, s.layer, NULL, &got, NULL, &err) < 0)
 		fail_msg("unpack: %s", err->message);
 	check_file(&s, "a", "kept", 0644, 0, 0);
+	check_xattr(&s, "a", "trusted.overlay.opaque", NULL);
 	check_file(&s, "b", "replaces the whiteout", 0644, 0, 0);
+	check_file(&s, "d/x", "x", 0644, 0, 0);
+	check_xattr(&s, "d", "trusted.overlay.opaque", "y");
+	check_file(&s, "e/y", "y", 0644, 0, 0);
+	check_xattr(&s, "e", "trusted.overlay.opaque", "y");
+	check_file(&s, "f/z", "z", 0644, 0, 0);
+	check_xattr(&s, "f", "trusted.overlay.opaque", "y");
+	lstat_in(&s, "g", &st);
+	assert_true(S_ISLNK(st.st_mode));
+	sandbox_check(&s);
 	sandbox_release(&s);
 	buf_release(&tar);
 }
@@ -602,7 +617,6 @@ static void test_rejects(void **state) {
 static void test_caps(void **state) {
 	_cleanup_free_ char *longpath = xmalloc(5001), *bigval = xmalloc(70001), *want = NULL;
 	char names[130][16];
-	struct ent many = { .path = "many", .data = "" };
 	struct ent big = { .path = "big", .data = "", .xattrs = { "user.big", NULL } };
 	struct ent lp = { .path = NULL, .data = "" };
 	struct ent three[] = { { .path = "a", .data = "" },
@@ -658,7 +672,6 @@ static void test_caps(void **state) {
 		struct buf tar = {};
 		struct sandbox s;
 
-		(void)many;
 		assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
 		assert_int_equal(archive_write_open(a, &tar, NULL, buf_write_cb, NULL), ARCHIVE_OK);
 		archive_entry_copy_pathname(e, "many");
