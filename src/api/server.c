@@ -443,7 +443,7 @@ static int on_mhd_prepare(sd_event_source *es, void *userdata) {
 	return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
 }
 
-static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+_printf_(2, 0) static void mhd_logger(void *cls, const char *fmt, va_list ap) {
 	_cleanup_free_ char *m = NULL;
 	size_t n;
 

@@ -335,7 +335,7 @@ static int docker_archive_to_layout(const char *dir, char **ret_refname, struct 
 		                          "digest", cfg_digest, "size", (json_int_t)clen);
 	}
 	json_array_foreach(layers, i, v) {
-		_cleanup_free_ char *lpath = NULL, *ldigest = NULL, *target = NULL;
+		_cleanup_free_ char *lpath = NULL, *target = NULL;
 		_cleanup_close_ int fd = -1;
 		struct sha256 h;
 		unsigned char magic[4] = { 0 };

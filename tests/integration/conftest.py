@@ -204,3 +204,10 @@ def agent_daemon(agent_bin, tmp_path):
         _shutil.rmtree(r, ignore_errors=True)
     if crashed:
         pytest.fail("\n".join(crashed))
+
+
+@pytest.fixture(scope="session")
+def big_image(registry, tmp_path_factory):
+    """Reference of a ~200 MB, 5-layer image of random data in the anonymous
+    registry (built and pushed on first use only, ~15 s; for benchmarks)."""
+    return _testimages.push_big_image(tmp_path_factory.mktemp("big"), registry())

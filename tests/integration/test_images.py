@@ -17,7 +17,7 @@ import time
 import pytest
 
 import testimages
-from registry import diff_trees, registry_requests, sha256_file, tree_state, wait_for
+from registry import diff_trees, sha256_file, tree_state, wait_for
 
 DIGEST_LINE = re.compile(r"^digest: (sha256:[0-9a-f]{64})$")
 STORE_VOLATILE = ["metadata.db*"]

@@ -39,7 +39,6 @@ static int teardown(void **state) {
 }
 
 static size_t count_files(const char *dir) {
-	_cleanup_free_ char *cmd = NULL;
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	size_t n = 0;
