@@ -32,9 +32,9 @@ struct images {
 	struct daemon *daemon;
 	struct content_store *content;
 	struct registry_options registry;
-	unsigned active;	      /* pulls and loads running (loop thread) */
-	atomic_uint threads;	      /* worker threads alive */
-	atomic_bool cancel;	      /* shutdown: workers stop transferring */
+	unsigned active;     /* pulls and loads running (loop thread) */
+	atomic_uint threads; /* worker threads alive */
+	atomic_bool cancel;  /* shutdown: workers stop transferring */
 };
 
 struct fetch_job {
@@ -631,7 +631,7 @@ static void images_exit(struct daemon *d, void *userdata) {
 	 * worker still running after that keeps using `im`, so leak it then. */
 	atomic_store(&im->cancel, true);
 	for (int i = 0; i < 1000 && atomic_load(&im->threads) > 0; i++)
-		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	if (atomic_load(&im->threads) > 0) {
 		log_warning("%u image workers still running at exit", atomic_load(&im->threads));
 		return;

@@ -21,7 +21,7 @@ typedef void (*images_done_fn)(int r, const struct za_error *err, const struct s
 
 /* Pull (registry reference) or load (local transport) in the background. */
 int images_fetch_start(struct images *im, const char *reference, const struct oci_platform *platform,
-		       images_line_fn on_line, images_done_fn on_done, void *userdata, struct za_error **reterr);
+                       images_line_fn on_line, images_done_fn on_done, void *userdata, struct za_error **reterr);
 /* Resolve a user's reference (name, name:tag, digest, or short digest
  * prefix of at least 12 hex digits) to the stored image digest. */
 int images_resolve(struct images *im, const char *reference, char **ret_digest, struct za_error **reterr);

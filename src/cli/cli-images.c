@@ -23,7 +23,7 @@ static int fail(struct za_error *err) {
 }
 
 static void human_size(char *buf, size_t len, uint64_t b) {
-	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+	static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
 	double v = (double)b;
 	size_t u = 0;
 
@@ -67,7 +67,8 @@ static struct layer_line *progress_layer(struct progress *p, const char *digest)
 		if (streq(p->layers[i].digest, digest))
 			return &p->layers[i];
 	GROW(p->layers, p->alloc, p->n + 1);
-	p->layers[p->n] = (struct layer_line){.digest = xstrdup(digest), .state = xstrdup(""), .rate_start_ms = now_ms()};
+	p->layers[p->n] =
+	        (struct layer_line){ .digest = xstrdup(digest), .state = xstrdup(""), .rate_start_ms = now_ms() };
 	return &p->layers[p->n++];
 }
 
@@ -90,7 +91,8 @@ static void progress_draw(struct progress *p) {
 			snprintf(rate, sizeof(rate), "%s/s", r);
 			if (bps > 0) {
 				size_t off = strlen(rate);
-				snprintf(rate + off, sizeof(rate) - off, " %.0fs", (double)(l->total - l->current) / bps);
+				snprintf(rate + off, sizeof(rate) - off, " %.0fs",
+				         (double)(l->total - l->current) / bps);
 			}
 		}
 		fill = MIN(MAX(fill, 0), width);
@@ -143,13 +145,13 @@ static int progress_line(json_t *line, void *userdata) {
 		json_t *e = json_object_get(line, "error");
 		const char *kind = json_string_value(json_object_get(e, "kind"));
 		za_error_make(&p->error, kind ? za_error_kind_from_string(kind) : ZA_ERROR_INTERNAL, EIO, "%s",
-			      strempty(json_string_value(json_object_get(e, "message"))));
+		              strempty(json_string_value(json_object_get(e, "message"))));
 	}
 	return 0;
 }
 
 static int run_fetch(const char *path, const char *reference, const char *platform, bool quiet) {
-	struct progress p = {.tty = isatty(STDERR_FILENO), .quiet = quiet};
+	struct progress p = { .tty = isatty(STDERR_FILENO), .quiet = quiet };
 	struct za_error *err = NULL;
 	json_t *body = json_pack("{s:s}", "reference", reference);
 	int r;
@@ -181,18 +183,19 @@ static int run_fetch(const char *path, const char *reference, const char *platfo
 	return CLI_EXIT_OK;
 }
 
-static const char pull_usage[] = "Usage: zlayer-agent pull [--platform OS/ARCH[/VARIANT]] [--quiet] REFERENCE\n"
-				 "\n"
-				 "Pull an image from a registry into the local store and unpack its layers.\n"
-				 "Credentials come from --registry-auth of the daemon or ~/.docker/config.json.\n"
-				 "\n"
-				 "  --platform P  the platform to pick from a multi-platform image (default: the node's)\n"
-				 "  -q, --quiet   print only the digest\n";
+static const char pull_usage[] =
+        "Usage: zlayer-agent pull [--platform OS/ARCH[/VARIANT]] [--quiet] REFERENCE\n"
+        "\n"
+        "Pull an image from a registry into the local store and unpack its layers.\n"
+        "Credentials come from --registry-auth of the daemon or ~/.docker/config.json.\n"
+        "\n"
+        "  --platform P  the platform to pick from a multi-platform image (default: the node's)\n"
+        "  -q, --quiet   print only the digest\n";
 
 static int pull_run(int argc, char *argv[]) {
 	static const struct option options[] = {
-		{"platform", required_argument, NULL, 'p'},
-		{"quiet", no_argument, NULL, 'q'},
+		{ "platform", required_argument, NULL, 'p' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{},
 	};
 	const char *platform = NULL;
@@ -220,14 +223,15 @@ static int pull_run(int argc, char *argv[]) {
 }
 
 const struct cli_verb cli_verb_pull = {
-	.name = "pull", .summary = "pull an image from a registry", .usage = pull_usage, .run = pull_run};
+	.name = "pull", .summary = "pull an image from a registry", .usage = pull_usage, .run = pull_run
+};
 
 static const char load_usage[] = "Usage: zlayer-agent load REFERENCE\n"
-				 "\n"
-				 "Load an image from a local source into the store:\n"
-				 "  oci-layout:DIR[:TAG]     an OCI image layout directory\n"
-				 "  oci-archive:FILE[:TAG]   a tar archive of an OCI image layout\n"
-				 "  docker-archive:FILE      a 'docker save' archive\n";
+                                 "\n"
+                                 "Load an image from a local source into the store:\n"
+                                 "  oci-layout:DIR[:TAG]     an OCI image layout directory\n"
+                                 "  oci-archive:FILE[:TAG]   a tar archive of an OCI image layout\n"
+                                 "  docker-archive:FILE      a 'docker save' archive\n";
 
 static int load_run(int argc, char *argv[]) {
 	if (argc != 2) {
@@ -238,7 +242,8 @@ static int load_run(int argc, char *argv[]) {
 }
 
 const struct cli_verb cli_verb_load = {
-	.name = "load", .summary = "load an image from an OCI layout or archive", .usage = load_usage, .run = load_run};
+	.name = "load", .summary = "load an image from an OCI layout or archive", .usage = load_usage, .run = load_run
+};
 
 /* --- images, inspect, tag, rmi, prune ------------------------------------- */
 
@@ -265,8 +270,8 @@ static char *relative_time(const char *created) {
 }
 
 static const char images_usage[] = "Usage: zlayer-agent images [--json]\n"
-				   "\n"
-				   "List stored images: repository, tag, digest, size and creation time.\n";
+                                   "\n"
+                                   "List stored images: repository, tag, digest, size and creation time.\n";
 
 static int images_run(int argc, char *argv[]) {
 	struct za_error *err = NULL;
@@ -308,8 +313,8 @@ static int images_run(int argc, char *argv[]) {
 				repo = xstrndup(ref, (size_t)(colon - ref));
 			else
 				repo = xstrdup(ref);
-			printf("%-40s %-16s %-19.19s %-9s %s\n", repo, colon && (!slash || colon > slash) ? colon + 1 : "<none>",
-			       digest, size, when);
+			printf("%-40s %-16s %-19.19s %-9s %s\n", repo,
+			       colon && (!slash || colon > slash) ? colon + 1 : "<none>", digest, size, when);
 		}
 	}
 	json_decref(reply);
@@ -317,7 +322,8 @@ static int images_run(int argc, char *argv[]) {
 }
 
 const struct cli_verb cli_verb_images = {
-	.name = "images", .summary = "list stored images", .usage = images_usage, .run = images_run};
+	.name = "images", .summary = "list stored images", .usage = images_usage, .run = images_run
+};
 
 static int inspect_one(const char *ref) {
 	struct za_error *err = NULL;
@@ -363,10 +369,10 @@ static int prune_run(void) {
 }
 
 static const char rmi_usage[] = "Usage: zlayer-agent rmi [--force] IMAGE...\n"
-				"\n"
-				"Remove images by name or digest. A name that is one of several names of an\n"
-				"image only removes that name; --force removes the image with all its names.\n"
-				"Blobs and layers no other image uses are deleted.\n";
+                                "\n"
+                                "Remove images by name or digest. A name that is one of several names of an\n"
+                                "image only removes that name; --force removes the image with all its names.\n"
+                                "Blobs and layers no other image uses are deleted.\n";
 
 static int rmi_run(int argc, char *argv[]) {
 	bool force = false;
@@ -386,11 +392,11 @@ static int rmi_run(int argc, char *argv[]) {
 	return rc;
 }
 
-const struct cli_verb cli_verb_rmi = {.name = "rmi", .summary = "remove images", .usage = rmi_usage, .run = rmi_run};
+const struct cli_verb cli_verb_rmi = { .name = "rmi", .summary = "remove images", .usage = rmi_usage, .run = rmi_run };
 
 static const char tag_usage[] = "Usage: zlayer-agent tag SOURCE TARGET\n"
-				"\n"
-				"Give the image SOURCE (name or digest) the additional name TARGET.\n";
+                                "\n"
+                                "Give the image SOURCE (name or digest) the additional name TARGET.\n";
 
 static int tag_run(int argc, char *argv[]) {
 	struct za_error *err = NULL;
@@ -412,16 +418,18 @@ static int tag_run(int argc, char *argv[]) {
 	return CLI_EXIT_OK;
 }
 
-const struct cli_verb cli_verb_tag = {.name = "tag", .summary = "add a name to an image", .usage = tag_usage, .run = tag_run};
+const struct cli_verb cli_verb_tag = {
+	.name = "tag", .summary = "add a name to an image", .usage = tag_usage, .run = tag_run
+};
 
 static const char image_usage[] = "Usage: zlayer-agent image COMMAND\n"
-				  "\n"
-				  "Commands:\n"
-				  "  ls [--json]            list images (as 'images')\n"
-				  "  inspect IMAGE...       print image details and config as JSON\n"
-				  "  rm [--force] IMAGE...  remove images (as 'rmi')\n"
-				  "  prune                  remove unnamed images and unreferenced blobs and layers\n"
-				  "  pull, load, tag        as the top-level commands\n";
+                                  "\n"
+                                  "Commands:\n"
+                                  "  ls [--json]            list images (as 'images')\n"
+                                  "  inspect IMAGE...       print image details and config as JSON\n"
+                                  "  rm [--force] IMAGE...  remove images (as 'rmi')\n"
+                                  "  prune                  remove unnamed images and unreferenced blobs and layers\n"
+                                  "  pull, load, tag        as the top-level commands\n";
 
 static int image_run(int argc, char *argv[]) {
 	int rc = CLI_EXIT_OK;
@@ -464,5 +472,6 @@ static int image_run(int argc, char *argv[]) {
 	return CLI_EXIT_USAGE;
 }
 
-const struct cli_verb cli_verb_image = {.name = "image", .summary = "manage images (ls, inspect, rm, prune)",
-					.usage = image_usage, .run = image_run};
+const struct cli_verb cli_verb_image = {
+	.name = "image", .summary = "manage images (ls, inspect, rm, prune)", .usage = image_usage, .run = image_run
+};

@@ -7,15 +7,8 @@
 #include "basic/banned.h"
 
 static const struct cli_verb *const verbs[] = {
-	&cli_verb_validate,
-	&cli_verb_daemon,
-	&cli_verb_ping,
-	&cli_verb_pull,
-	&cli_verb_images,
-	&cli_verb_image,
-	&cli_verb_tag,
-	&cli_verb_rmi,
-	&cli_verb_load,
+	&cli_verb_validate, &cli_verb_daemon, &cli_verb_ping, &cli_verb_pull, &cli_verb_images,
+	&cli_verb_image,    &cli_verb_tag,    &cli_verb_rmi,  &cli_verb_load,
 };
 
 static void print_help(void) {

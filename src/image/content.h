@@ -28,11 +28,11 @@ char *content_path(const struct content_store *cs, const char *digest);
 bool content_has(const struct content_store *cs, const char *digest, uint64_t *ret_size);
 /* Read a whole (small) blob, re-verifying its digest; -EFBIG past cap. */
 int content_read(const struct content_store *cs, const char *digest, size_t cap, char **ret_buf, size_t *ret_len,
-		 struct za_error **reterr);
+                 struct za_error **reterr);
 /* Store a buffer whose digest must equal `digest` (NULL: computed; the
  * resulting digest is returned in *ret_digest when non-NULL). */
 int content_write(struct content_store *cs, const void *data, size_t len, const char *digest, char **ret_digest,
-		  struct za_error **reterr);
+                  struct za_error **reterr);
 int content_remove(struct content_store *cs, const char *digest);
 /* All stored sha256 digests. */
 int content_list(const struct content_store *cs, char ***ret, struct za_error **reterr);
@@ -42,7 +42,7 @@ int content_list(const struct content_store *cs, char ***ret, struct za_error **
  * (they are re-hashed on open). */
 struct content_writer;
 int content_writer_open(struct content_store *cs, const char *digest, uint64_t size, struct content_writer **ret,
-			struct za_error **reterr);
+                        struct za_error **reterr);
 uint64_t content_writer_offset(const struct content_writer *w);
 /* The partial file, readable, positioned at 0 (to replay resumed bytes). */
 int content_writer_partial_fd(const struct content_writer *w);

@@ -20,5 +20,4 @@ struct load_options {
 	void *userdata;
 };
 
-int image_load(const char *reference, const struct load_options *o, struct store_image *ret,
-	       struct za_error **reterr);
+int image_load(const char *reference, const struct load_options *o, struct store_image *ret, struct za_error **reterr);

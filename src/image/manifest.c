@@ -446,8 +446,8 @@ int oci_index_select(const struct oci_index *idx, const struct oci_platform *wan
 		strbuf_addf(&avail, "%s%s", avail.len ? ", " : "", p);
 	}
 	return za_error_make(reterr, ZA_ERROR_WRONG_PLATFORM, ENOENT,
-	                     "the index has no platform %s; available: %s (choose one with --platform)",
-	                     wanted, avail.len ? strbuf_str(&avail) : "none");
+	                     "the index has no platform %s; available: %s (choose one with --platform)", wanted,
+	                     avail.len ? strbuf_str(&avail) : "none");
 }
 
 int layer_media_type_compression(const char *media_type, enum layer_compression *ret, struct za_error **reterr) {

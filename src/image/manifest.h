@@ -10,23 +10,23 @@
 
 #include "basic/error.h"
 
-#define MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MEDIA_TYPE_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MEDIA_TYPE_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MEDIA_TYPE_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
-#define MEDIA_TYPE_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define MEDIA_TYPE_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
-#define MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MEDIA_TYPE_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define MEDIA_TYPE_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
-#define MEDIA_TYPE_DOCKER_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MEDIA_TYPE_OCI_INDEX             "application/vnd.oci.image.index.v1+json"
+#define MEDIA_TYPE_OCI_MANIFEST          "application/vnd.oci.image.manifest.v1+json"
+#define MEDIA_TYPE_OCI_CONFIG            "application/vnd.oci.image.config.v1+json"
+#define MEDIA_TYPE_OCI_LAYER             "application/vnd.oci.image.layer.v1.tar"
+#define MEDIA_TYPE_OCI_LAYER_GZIP        "application/vnd.oci.image.layer.v1.tar+gzip"
+#define MEDIA_TYPE_OCI_LAYER_ZSTD        "application/vnd.oci.image.layer.v1.tar+zstd"
+#define MEDIA_TYPE_DOCKER_LIST           "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MEDIA_TYPE_DOCKER_MANIFEST       "application/vnd.docker.distribution.manifest.v2+json"
+#define MEDIA_TYPE_DOCKER_CONFIG         "application/vnd.docker.container.image.v1+json"
+#define MEDIA_TYPE_DOCKER_LAYER_GZIP     "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define MEDIA_TYPE_DOCKER_SCHEMA1        "application/vnd.docker.distribution.manifest.v1+json"
 #define MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
-#define MANIFEST_MAX_SIZE (4u << 20)
+#define MANIFEST_MAX_SIZE     (4u << 20)
 #define IMAGE_CONFIG_MAX_SIZE (16u << 20)
-#define MANIFEST_MAX_LAYERS 1024
-#define INDEX_MAX_MANIFESTS 1024
+#define MANIFEST_MAX_LAYERS   1024
+#define INDEX_MAX_MANIFESTS   1024
 
 /* The Accept header value for manifest requests. */
 extern const char manifest_accept_types[];
@@ -74,7 +74,7 @@ struct oci_image_config {
 	char *os, *architecture, *variant, *created;
 	char *user, *working_dir, *stop_signal;
 	char **entrypoint, **cmd, **env; /* NULL when absent */
-	char **exposed_ports;		 /* "80/tcp" */
+	char **exposed_ports;            /* "80/tcp" */
 	struct oci_kv *labels;
 	size_t n_labels;
 	char **diff_ids;
@@ -85,7 +85,7 @@ struct oci_image_config {
  * the body's own mediaType / shape. Schema 1 and unknown types fail with a
  * pull_failed error naming the type. */
 int manifest_detect_kind(const char *content_type, const char *body, size_t len, enum manifest_kind *ret,
-			 char **ret_media_type, struct za_error **reterr);
+                         char **ret_media_type, struct za_error **reterr);
 int oci_index_parse(const char *body, size_t len, struct oci_index *ret, struct za_error **reterr);
 int oci_manifest_parse(const char *body, size_t len, struct oci_manifest *ret, struct za_error **reterr);
 int oci_image_config_parse(const char *body, size_t len, struct oci_image_config *ret, struct za_error **reterr);
@@ -102,8 +102,8 @@ void oci_platform_default(struct oci_platform *ret);
 /* Best manifest of the index for `want` (variant NULL matches any, preferring
  * the normalised default: arm64 -> v8); none: wrong_platform error listing
  * what the index offers. */
-int oci_index_select(const struct oci_index *idx, const struct oci_platform *want,
-		     const struct oci_descriptor **ret, struct za_error **reterr);
+int oci_index_select(const struct oci_index *idx, const struct oci_platform *want, const struct oci_descriptor **ret,
+                     struct za_error **reterr);
 
 enum layer_compression {
 	LAYER_COMPRESSION_NONE,

@@ -32,7 +32,7 @@ static void progress_message(const struct pull_options *o, const char *fmt, ...)
 /* Store a document, remembering (and claiming) it when this pull created it,
  * so a failed pull can take it back. */
 static int store_doc(struct content_store *cs, const void *data, size_t len, const char *digest, char ***created,
-		     struct za_error **reterr) {
+                     struct za_error **reterr) {
 	bool had = content_has(cs, digest, NULL);
 	int r;
 
@@ -64,8 +64,8 @@ static int small_blob_data(const void *data, size_t len, void *userdata) {
 }
 
 static int fetch_small_blob(struct registry_client *c, struct content_store *cs, const char *repo,
-                            const struct oci_descriptor *d, size_t cap, char ***created, char **ret,
-                            size_t *ret_len, struct za_error **reterr) {
+                            const struct oci_descriptor *d, size_t cap, char ***created, char **ret, size_t *ret_len,
+                            struct za_error **reterr) {
 	struct small_blob b = { .buf = STRBUF_INIT, .cap = cap };
 	struct registry_blob_request req = {
 		.repo = repo, .digest = d->digest, .size = d->size, .on_data = small_blob_data, .userdata = &b
@@ -198,8 +198,8 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 		                     &index_digest, &digest, &manifest, reterr);
 	if (r >= 0) {
 		progress_message(o, "resolved %s to %s", normal, digest);
-		r = fetch_small_blob(client, o->content, ref.path, &manifest.config, IMAGE_CONFIG_MAX_SIZE,
-		                     &created, &config_body, &config_len, reterr);
+		r = fetch_small_blob(client, o->content, ref.path, &manifest.config, IMAGE_CONFIG_MAX_SIZE, &created,
+		                     &config_body, &config_len, reterr);
 	}
 	if (r >= 0)
 		r = oci_image_config_parse(config_body, config_len, &config, reterr);
@@ -243,9 +243,9 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 
 	/* A failed pull takes back the documents it stored, unless another pull
 	 * uses them too. */
-	STRV_FOREACH(dg, created)
-	if (claim_drop_last(*dg) && r < 0)
-		(void)content_remove(o->content, *dg);
+	STRV_FOREACH (dg, created)
+		if (claim_drop_last(*dg) && r < 0)
+			(void)content_remove(o->content, *dg);
 	if (r < 0 && reterr && *reterr)
 		za_error_wrap(reterr, "pull '%s'", normal);
 	oci_manifest_release(&manifest);

@@ -22,7 +22,6 @@
 #define REGISTRY_TOKEN_CACHE_MAX      256
 #define REGISTRY_PROGRESS_INTERVAL_NS (100ULL * 1000ULL * 1000ULL)
 
-
 struct registry_options {
 	const char *auth_file;      /* --registry-auth file, consulted before the docker config; must exist */
 	char **insecure_registries; /* "host:port" allowed over plain HTTP besides loopback */

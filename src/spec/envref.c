@@ -26,7 +26,7 @@ bool envref_valid_secret_name(const char *s, size_t len) {
 }
 
 static void envref_push(struct envref *e, size_t *alloc, enum envref_kind kind, const char *text, size_t len,
-			const char *field, size_t field_len) {
+                        const char *field, size_t field_len) {
 	struct envref_part *p;
 
 	/* Merge adjacent literals. */
@@ -47,13 +47,13 @@ static void envref_push(struct envref *e, size_t *alloc, enum envref_kind kind, 
 
 /* Parse "E:VAR" / "S:name[/field]" in s[0..len). */
 static int envref_parse_ref(const char *value, const char *s, size_t len, struct envref *e, size_t *alloc,
-			    struct za_error **reterr) {
+                            struct za_error **reterr) {
 	if (len >= 2 && s[0] == 'E' && s[1] == ':') {
 		if (!envref_valid_var_name(s + 2, len - 2))
 			return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-					     "invalid environment variable name '%.*s' in '%s' (expected "
-					     "[A-Za-z_][A-Za-z0-9_]*)",
-					     (int)(len - 2), s + 2, value);
+			                     "invalid environment variable name '%.*s' in '%s' (expected "
+			                     "[A-Za-z_][A-Za-z0-9_]*)",
+			                     (int)(len - 2), s + 2, value);
 		envref_push(e, alloc, ENVREF_ENV, s + 2, len - 2, NULL, 0);
 		return 0;
 	}
@@ -64,18 +64,19 @@ static int envref_parse_ref(const char *value, const char *s, size_t len, struct
 
 		if (!envref_valid_secret_name(name, name_len))
 			return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-					     "invalid secret name '%.*s' in '%s' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)",
-					     (int)name_len, name, value);
+			                     "invalid secret name '%.*s' in '%s' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)",
+			                     (int)name_len, name, value);
 		if (slash && !envref_valid_secret_name(slash + 1, field_len))
-			return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-					     "invalid secret field '%.*s' in '%s' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)",
-					     (int)field_len, slash + 1, value);
+			return za_error_make(
+			        reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
+			        "invalid secret field '%.*s' in '%s' (expected [A-Za-z0-9][A-Za-z0-9_.-]*)",
+			        (int)field_len, slash + 1, value);
 		envref_push(e, alloc, ENVREF_SECRET, name, name_len, slash ? slash + 1 : NULL, field_len);
 		return 0;
 	}
 	return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-			     "invalid reference '%.*s' in '%s' (expected E:VAR, S:name or S:name/field)", (int)len, s,
-			     value);
+	                     "invalid reference '%.*s' in '%s' (expected E:VAR, S:name or S:name/field)", (int)len, s,
+	                     value);
 }
 
 int envref_parse(const char *value, struct envref *ret, struct za_error **reterr) {
@@ -113,7 +114,7 @@ int envref_parse(const char *value, struct envref *ret, struct za_error **reterr
 			const char *end = strchr(d + 2, '}');
 			if (!end) {
 				r = za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-						  "unterminated reference '%s' in '%s' (missing '}')", d, value);
+				                  "unterminated reference '%s' in '%s' (missing '}')", d, value);
 				envref_release(&e);
 				return r;
 			}
@@ -144,7 +145,7 @@ void envref_release(struct envref *e) {
 }
 
 int envref_resolve(const struct envref *e, envref_lookup_fn lookup, void *userdata, char **ret,
-		   struct za_error **reterr) {
+                   struct za_error **reterr) {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 
 	for (size_t i = 0; i < e->n; i++) {

@@ -33,9 +33,9 @@ void envref_release(struct envref *e);
 /* Look up one reference; return 0 and set *ret_value, or fail with an error
  * naming what is missing. */
 typedef int (*envref_lookup_fn)(enum envref_kind kind, const char *name, const char *field, void *userdata,
-				char **ret_value, struct za_error **reterr);
+                                char **ret_value, struct za_error **reterr);
 int envref_resolve(const struct envref *e, envref_lookup_fn lookup, void *userdata, char **ret,
-		   struct za_error **reterr);
+                   struct za_error **reterr);
 /* Variable names: [A-Za-z_][A-Za-z0-9_]*; secret names and fields:
  * [A-Za-z0-9][A-Za-z0-9_.-]* */
 bool envref_valid_var_name(const char *s, size_t len);

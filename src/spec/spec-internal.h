@@ -44,12 +44,12 @@ char *spec_path_join(const char *path, const char *key);
 char *spec_path_index(const char *path, size_t i);
 
 void spec_error(struct spec_diagnostics *d, const struct ynode *at, const char *path, const char *fmt, ...)
-	_printf_(4, 5);
+        _printf_(4, 5);
 
 /* Check `n` is a mapping (error otherwise) and that it has only the keys in
  * `allowed` (NULL-terminated). Returns false if n is not a mapping. */
-bool sect_open(struct sect *s, struct spec_diagnostics *d, const struct ynode *n, const char *path,
-	       const char *where, const char *const *allowed);
+bool sect_open(struct sect *s, struct spec_diagnostics *d, const struct ynode *n, const char *path, const char *where,
+               const char *const *allowed);
 /* The value node of key, NULL when absent or null. */
 const struct ynode *sect_get(const struct sect *s, const char *key);
 /* Report a missing required key (at the mapping). */
@@ -66,25 +66,24 @@ int sect_port(const struct sect *s, const char *key, uint16_t min, uint16_t *ret
 int sect_double(const struct sect *s, const char *key, double min, double max, double *ret);
 int sect_duration(const struct sect *s, const char *key, uint64_t *ret);
 int sect_size(const struct sect *s, const char *key, uint64_t *ret);
-int sect_enum(const struct sect *s, const char *key, const char *const *table, size_t n, const char *what,
-	      int *ret);
+int sect_enum(const struct sect *s, const char *key, const char *const *table, size_t n, const char *what, int *ret);
 int sect_strv(const struct sect *s, const char *key, char ***ret);
 int sect_kv(const struct sect *s, const char *key, struct spec_kv **ret, size_t *ret_n);
 
-#define SECT_ENUM(s, key, name, what, ret)                                                                             \
-	({                                                                                                             \
-		int _v_ = 0, _r_ = sect_enum((s), (key), name##_table, ELEMENTSOF(name##_table), (what), &_v_);        \
-		if (_r_ > 0)                                                                                           \
-			*(ret) = _v_;                                                                                  \
-		_r_;                                                                                                   \
+#define SECT_ENUM(s, key, name, what, ret)                                                                      \
+	({                                                                                                      \
+		int _v_ = 0, _r_ = sect_enum((s), (key), name##_table, ELEMENTSOF(name##_table), (what), &_v_); \
+		if (_r_ > 0)                                                                                    \
+			*(ret) = _v_;                                                                           \
+		_r_;                                                                                            \
 	})
 
 /* Binding of a whole node (used for list items and map values). */
 bool bind_string(struct spec_diagnostics *d, const struct ynode *n, const char *path, char **ret);
 bool bind_uint(struct spec_diagnostics *d, const struct ynode *n, const char *path, uint64_t min, uint64_t max,
-	       uint64_t *ret);
+               uint64_t *ret);
 bool bind_int(struct spec_diagnostics *d, const struct ynode *n, const char *path, int64_t min, int64_t max,
-	      int64_t *ret);
+              int64_t *ret);
 /* n must be a list; reports otherwise. */
 bool bind_list(struct spec_diagnostics *d, const struct ynode *n, const char *path);
 
@@ -105,12 +104,12 @@ struct svc_ctx {
 };
 /* Open a nested mapping of the service at `path`; *ret_where names it. */
 bool svc_open(const struct svc_ctx *c, struct sect *s, const struct ynode *n, const char *path,
-	      const char *const *allowed, char **ret_where);
+              const char *const *allowed, char **ret_where);
 /* The Docker-style container options of the service mapping `s`. */
 void spec_parse_container_options(const struct svc_ctx *c, const struct sect *s);
 
 void spec_parse_service(struct spec_diagnostics *d, const struct ynode *key, const struct ynode *n,
-			struct spec_service *svc);
+                        struct spec_service *svc);
 void spec_service_release(struct spec_service *svc);
 /* Cross-field and cross-service checks (spec-validate.c) */
 void spec_validate_deployment(struct spec_diagnostics *d, const struct ynode *root, struct spec_deployment *dep);

@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	free(mt);
 	err = za_error_free(err);
 	if (oci_index_parse(s, size, &idx, &err) >= 0) {
-		struct oci_platform p = {.os = (char *)"linux", .architecture = (char *)"amd64"};
+		struct oci_platform p = { .os = (char *)"linux", .architecture = (char *)"amd64" };
 		const struct oci_descriptor *d;
 		if (oci_index_select(&idx, &p, &d, &err) >= 0 && !d)
 			abort();

@@ -15,14 +15,13 @@
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 #define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
 
-static const char index_json[] =
-	"{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_TYPE_OCI_INDEX "\",\"manifests\":["
-	"{\"mediaType\":\"" MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"" D1 "\",\"size\":100,"
-	"\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-	"{\"mediaType\":\"" MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"" D2 "\",\"size\":200,"
-	"\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
-	"{\"mediaType\":\"" MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"" D3 "\",\"size\":300,"
-	"\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}}]}";
+static const char index_json[] = "{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_TYPE_OCI_INDEX "\",\"manifests\":["
+                                 "{\"mediaType\":\"" MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"" D1 "\",\"size\":100,"
+                                 "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+                                 "{\"mediaType\":\"" MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"" D2 "\",\"size\":200,"
+                                 "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
+                                 "{\"mediaType\":\"" MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"" D3 "\",\"size\":300,"
+                                 "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}}]}";
 
 static void test_detect_kind(void **state) {
 	_cleanup_za_error_ struct za_error *err = NULL;
@@ -37,11 +36,13 @@ static void test_detect_kind(void **state) {
 	assert_string_equal(mt, MEDIA_TYPE_OCI_INDEX);
 	free(mt);
 	mt = NULL;
-	assert_int_equal(manifest_detect_kind(MEDIA_TYPE_DOCKER_MANIFEST "; charset=utf-8", nomt, strlen(nomt), &k, &mt, NULL), 0);
+	assert_int_equal(
+	        manifest_detect_kind(MEDIA_TYPE_DOCKER_MANIFEST "; charset=utf-8", nomt, strlen(nomt), &k, &mt, NULL),
+	        0);
 	assert_int_equal(k, MANIFEST_KIND_IMAGE);
 	assert_string_equal(mt, MEDIA_TYPE_DOCKER_MANIFEST);
 	assert_int_equal(manifest_detect_kind("application/json", schema1, strlen(schema1), &k, NULL, &err),
-			 -EPROTONOSUPPORT);
+	                 -EPROTONOSUPPORT);
 	assert_int_equal(err->kind, ZA_ERROR_PULL_FAILED);
 	assert_non_null(strstr(err->message, "schema 1 manifests are not supported"));
 	err = za_error_free(err);
@@ -89,7 +90,7 @@ static void test_index_select(void **state) {
 	assert_int_equal(oci_index_select(&idx, &p, &d, &err), -ENOENT);
 	assert_int_equal(err->kind, ZA_ERROR_WRONG_PLATFORM);
 	assert_string_equal(err->message, "the index has no platform linux/arm/v7; available: linux/amd64, "
-					  "linux/arm64/v8, linux/arm/v6 (choose one with --platform)");
+	                                  "linux/arm64/v8, linux/arm/v6 (choose one with --platform)");
 	oci_platform_release(&p);
 	oci_index_release(&idx);
 }
@@ -98,7 +99,7 @@ static void test_platform_parse(void **state) {
 	_cleanup_za_error_ struct za_error *err = NULL;
 	struct oci_platform p = {};
 	_cleanup_free_ char *s = NULL;
-	static const char *const bad[] = {"linux", "/amd64", "linux/", "linux/arm64/", "a/b/c/d", "linux//v8"};
+	static const char *const bad[] = { "linux", "/amd64", "linux/", "linux/arm64/", "a/b/c/d", "linux//v8" };
 
 	assert_int_equal(oci_platform_parse("linux/arm64/v8", &p, NULL), 0);
 	s = oci_platform_to_string(&p);
@@ -119,16 +120,19 @@ static void test_manifest_and_config(void **state) {
 	_cleanup_za_error_ struct za_error *err = NULL;
 	struct oci_manifest m = {};
 	struct oci_image_config c = {};
-	const char manifest[] = "{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_TYPE_DOCKER_MANIFEST "\","
-				"\"config\":{\"mediaType\":\"" MEDIA_TYPE_DOCKER_CONFIG "\",\"digest\":\"" D1 "\",\"size\":7},"
-				"\"layers\":[{\"mediaType\":\"" MEDIA_TYPE_DOCKER_LAYER_GZIP "\",\"digest\":\"" D2 "\",\"size\":9}]}";
+	const char manifest[] =
+	        "{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_TYPE_DOCKER_MANIFEST "\","
+	        "\"config\":{\"mediaType\":\"" MEDIA_TYPE_DOCKER_CONFIG "\",\"digest\":\"" D1 "\",\"size\":7},"
+	        "\"layers\":[{\"mediaType\":\"" MEDIA_TYPE_DOCKER_LAYER_GZIP "\",\"digest\":\"" D2 "\",\"size\":9}]}";
 	const char config[] =
-		"{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"2024-01-02T03:04:05Z\","
-		"\"config\":{\"Entrypoint\":[\"/bin/sh\"],\"Cmd\":null,\"Env\":[\"PATH=/bin\"],\"WorkingDir\":\"/w\","
-		"\"User\":\"1000:1000\",\"ExposedPorts\":{\"80/tcp\":{}},\"Labels\":{\"a\":\"b\"},\"StopSignal\":\"SIGQUIT\"},"
-		"\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D3 "\"]}}";
-	const char bad_layer[] = "{\"config\":{\"digest\":\"" D1 "\",\"size\":1},\"layers\":[{\"digest\":\"sha256:xyz\",\"size\":1,"
-				 "\"mediaType\":\"m\"}]}";
+	        "{\"architecture\":\"amd64\",\"os\":\"linux\",\"created\":\"2024-01-02T03:04:05Z\","
+	        "\"config\":{\"Entrypoint\":[\"/bin/sh\"],\"Cmd\":null,\"Env\":[\"PATH=/bin\"],\"WorkingDir\":\"/w\","
+	        "\"User\":\"1000:1000\",\"ExposedPorts\":{\"80/"
+	        "tcp\":{}},\"Labels\":{\"a\":\"b\"},\"StopSignal\":\"SIGQUIT\"},"
+	        "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D3 "\"]}}";
+	const char bad_layer[] =
+	        "{\"config\":{\"digest\":\"" D1 "\",\"size\":1},\"layers\":[{\"digest\":\"sha256:xyz\",\"size\":1,"
+	        "\"mediaType\":\"m\"}]}";
 	enum layer_compression comp;
 
 	assert_int_equal(oci_manifest_parse(manifest, strlen(manifest), &m, NULL), 0);
@@ -205,14 +209,14 @@ static void test_pull_policy(void **state) {
 	assert_int_equal(pull_policy_decide(SPEC_PULL_NEVER, "busybox:1", NULL, NULL, &pull, &err), -ENOENT);
 	assert_int_equal(err->kind, ZA_ERROR_NOT_FOUND);
 	assert_string_equal(err->message,
-			    "image 'busybox:1' is not present and pull_policy is 'never'; load or pull it first");
+	                    "image 'busybox:1' is not present and pull_policy is 'never'; load or pull it first");
 }
 
 int main(void) {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_detect_kind),  cmocka_unit_test(test_index_select),
+		cmocka_unit_test(test_detect_kind),    cmocka_unit_test(test_index_select),
 		cmocka_unit_test(test_platform_parse), cmocka_unit_test(test_manifest_and_config),
-		cmocka_unit_test(test_digests),	     cmocka_unit_test(test_pull_policy),
+		cmocka_unit_test(test_digests),        cmocka_unit_test(test_pull_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
