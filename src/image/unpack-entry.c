@@ -44,13 +44,14 @@ const char *unpack_shown(const char *s, char buf[static UNPACK_SHOWN_SIZE]) {
 
 	for (size_t i = 0; s && s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
+		bool escape = c < 0x20 || c == 0x7f || c == '\\';
 
-		if (j >= UNPACK_SHOWN_MAX * 4) {
+		if (j + (escape ? 4 : 1) > UNPACK_SHOWN_MAX * 4) { /* room left for "..." and NUL */
 			memcpy(buf + j, "...", 3);
 			j += 3;
 			break;
 		}
-		if (c < 0x20 || c == 0x7f || c == '\\') {
+		if (escape) {
 			(void)snprintf(buf + j, 5, "\\x%02x", c);
 			j += 4;
 		} else

@@ -618,7 +618,8 @@ static void test_caps(void **state) {
 	_cleanup_free_ char *longpath = xmalloc(5001), *bigval = xmalloc(70001), *want = NULL;
 	char names[130][16];
 	struct ent big = { .path = "big", .data = "", .xattrs = { "user.big", NULL } };
-	struct ent lp = { .path = NULL, .data = "" };
+	struct ent lp = { .path = NULL, .data = "" }, esc = { .path = NULL, .data = "" };
+	_cleanup_free_ char *escpath = NULL, *escwant = NULL;
 	struct ent three[] = { { .path = "a", .data = "" },
 		               { .path = "b", .data = "" },
 		               { .path = "c", .data = "" },
@@ -633,6 +634,7 @@ static void test_caps(void **state) {
 		{ &big, 1, {}, "layer entry 'big': extended attribute 'user.big' is larger than 65536 bytes" },
 		{ three, 4, { .max_entries = 3 }, "layer has more than 3 entries" },
 		{ three, 4, { .max_bytes = 2048 }, "layer is larger than 2048 bytes uncompressed" },
+		{ &esc, 1, {}, NULL },
 	};
 
 	if (!need_root())
@@ -642,6 +644,11 @@ static void test_caps(void **state) {
 	lp.path = longpath;
 	want = xasprintf("layer entry '%.800s...': path is longer than 4096 bytes", longpath);
 	cases[0].message = want;
+	/* an escape that would not fit before the cut */
+	escpath = xasprintf("../%.796s\001b", longpath);
+	escwant = xasprintf("layer entry '../%.796s...': path escapes the layer", longpath);
+	esc.path = escpath;
+	cases[4].message = escwant;
 	memset(bigval, 'v', 70000);
 	bigval[70000] = 0;
 	big.xattrs[1] = bigval;
