@@ -278,6 +278,16 @@ static int task_start(struct layer_task *t, struct za_error **reterr) {
 	return 0;
 }
 
+/* End of input for the unpacker (if it reads the pipe); wait for it. */
+static void task_join(struct layer_task *t) {
+	t->pipe_w = safe_close(t->pipe_w);
+	if (t->thread_started) {
+		pthread_join(t->thread, NULL);
+		t->thread_started = false;
+	}
+	t->unpack_fd = safe_close(t->unpack_fd);
+}
+
 /* After the download (if any): verify the blob, wait for the unpacker,
  * check the diff_id and publish the snapshot. */
 static int task_finish(struct layer_task *t, struct za_error **reterr) {
@@ -306,13 +316,8 @@ static int task_finish(struct layer_task *t, struct za_error **reterr) {
 				t->created_blob = true;
 		}
 		t->writer = NULL;
-		t->pipe_w = safe_close(t->pipe_w);
 	}
-	if (t->thread_started) {
-		pthread_join(t->thread, NULL);
-		t->thread_started = false;
-	}
-	t->unpack_fd = safe_close(t->unpack_fd);
+	task_join(t);
 	if (r < 0)
 		return r;
 	if (t->unpack_r < 0) {
@@ -345,12 +350,7 @@ static void task_cleanup(struct layer_task *t) {
 		content_writer_abort(t->writer, false);
 		t->writer = NULL;
 	}
-	t->pipe_w = safe_close(t->pipe_w);
-	if (t->thread_started) {
-		pthread_join(t->thread, NULL);
-		t->thread_started = false;
-	}
-	t->unpack_fd = safe_close(t->unpack_fd);
+	task_join(t);
 	t->tmp_fd = safe_close(t->tmp_fd);
 	if (t->tmp_dir) {
 		rm_rf(t->tmp_dir);
