@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared by oci.c (lifecycle) and oci-ops.c (logs, exec, stats, inspect). */
+#pragma once
+
+#include <pthread.h>
+
+#include "runtime/oci.h"
+
+struct oci {
+	char *root_dir, *runtime_dir;
+	char *runtime_path; /* runc or crun */
+	char *runtime_root; /* RUNTIME/runc */
+	char *shim_path;
+	struct content_store *content;
+	struct network_config net;
+	char *net_state_dir, *net_cache_dir;
+	pthread_mutex_t lock; /* container.json read-modify-write */
+};
+
+/* What the runtime remembers of a container, ROOT/containers/ID/container.json. */
+struct oci_record {
+	char *id, *image, *image_digest;
+	char *ip, *netns;
+	enum spec_network_mode network_mode;
+	int stop_signal;
+	uint64_t stop_grace_nsec;
+	bool auto_remove, tty, started, removing;
+	pid_t shim_pid, init_pid;
+	int64_t created_ns, started_ns;
+	char **args; /* the resolved process args, for ps/inspect */
+};
+
+char *oci_container_dir(const struct oci *o, const char *id);	/* ROOT/containers/ID */
+char *oci_run_dir(const struct oci *o, const char *id);		/* RUNTIME/containers/ID */
+int oci_record_load(const struct oci *o, const char *id, struct oci_record *ret, struct za_error **reterr);
+int oci_record_save(const struct oci *o, const struct oci_record *rec, struct za_error **reterr);
+void oci_record_release(struct oci_record *r);
+/* The exit record of the shim, if the container exited. */
+int oci_read_exit(const struct oci *o, const char *id, struct wait_outcome *ret);
+/* `runtime [--root R] ARGS...`; stderr captured into the error on failure. */
+int oci_runc(const struct oci *o, const char *what, const char *id, char *const *args, struct za_error **reterr);
+bool oci_pid_alive(pid_t pid);
+
+int oci_logs(struct runtime *rt, const char *id, const struct log_options *lo, log_record_fn fn, void *userdata,
+	     struct za_error **reterr);
+int oci_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, struct exec_result *ret,
+	     struct za_error **reterr);
+int oci_stats(struct runtime *rt, const char *id, struct container_stats *ret, struct za_error **reterr);
+int oci_inspect(struct runtime *rt, const char *id, json_t **ret, struct za_error **reterr);

@@ -1,0 +1,875 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* OCI runtime lifecycle: create (overlay rootfs, network, bundle, shim),
+ * start, stop, kill, remove, state, wait. */
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "basic/alloc.h"
+#include "basic/fileio.h"
+#include "basic/log.h"
+#include "basic/parse.h"
+#include "basic/spawn.h"
+#include "basic/strbuf.h"
+#include "image/digest.h"
+#include "image/layers.h"
+#include "image/manifest.h"
+#include "image/overlay.h"
+#include "runtime/bundle.h"
+#include "runtime/netns.h"
+#include "runtime/oci-internal.h"
+#include "shim/shim-protocol.h"
+#include "basic/banned.h"
+
+#define RUNC_ERROR_MAX 4096
+
+static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
+	[CONTAINER_PENDING] = "pending", [CONTAINER_INITIALIZING] = "created", [CONTAINER_RUNNING] = "running",
+	[CONTAINER_STOPPING] = "stopping", [CONTAINER_EXITED] = "exited", [CONTAINER_FAILED] = "failed",
+};
+
+const char *container_state_to_string(enum container_state s) {
+	return s >= 0 && s < _CONTAINER_STATE_MAX ? container_state_table[s] : NULL;
+}
+
+enum container_state container_state_from_string(const char *s) {
+	for (int i = 0; s && i < _CONTAINER_STATE_MAX; i++)
+		if (streq(container_state_table[i], s))
+			return (enum container_state)i;
+	return _CONTAINER_STATE_INVALID;
+}
+
+static const char *const exit_reason_table[_EXIT_REASON_MAX] = {
+	[EXIT_REASON_EXITED] = "exited",
+	[EXIT_REASON_SIGNAL] = "signal",
+	[EXIT_REASON_OOM_KILLED] = "oom_killed",
+	[EXIT_REASON_RUNTIME_ERROR] = "runtime_error",
+};
+
+const char *exit_reason_to_string(enum exit_reason r) {
+	return r >= 0 && r < _EXIT_REASON_MAX ? exit_reason_table[r] : NULL;
+}
+
+void container_status_release(struct container_status *s) {
+	free(s->id);
+	free(s->image);
+	free(s->image_digest);
+	free(s->ip);
+	free(s->reason);
+	*s = (struct container_status){};
+}
+
+void exec_result_release(struct exec_result *r) {
+	free(r->out);
+	free(r->err);
+	*r = (struct exec_result){};
+}
+
+static int64_t now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+char *oci_container_dir(const struct oci *o, const char *id) {
+	return xasprintf("%s/containers/%s", o->root_dir, id);
+}
+
+char *oci_run_dir(const struct oci *o, const char *id) {
+	return xasprintf("%s/containers/%s", o->runtime_dir, id);
+}
+
+bool oci_pid_alive(pid_t pid) {
+	char path[64];
+	_cleanup_free_ char *stat = NULL;
+	size_t len;
+	const char *p;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_full_file(path, 4096, &stat, &len) < 0)
+		return false;
+	/* A zombie has exited. */
+	p = strrchr(stat, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+static bool valid_id(const char *id) {
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 128 || !isalnum((unsigned char)id[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)id[i]) || id[i] == '_' || id[i] == '.' || id[i] == '-'))
+			return false;
+	return true;
+}
+
+/* --- container.json -------------------------------------------------------- */
+
+void oci_record_release(struct oci_record *r) {
+	free(r->id);
+	free(r->image);
+	free(r->image_digest);
+	free(r->ip);
+	free(r->netns);
+	strv_free(r->args);
+	*r = (struct oci_record){};
+}
+
+int oci_record_save(const struct oci *o, const struct oci_record *r, struct za_error **reterr) {
+	_cleanup_free_ char *dir = oci_container_dir(o, r->id), *path = NULL, *text = NULL;
+	json_t *j, *args = json_array();
+	int e;
+
+	STRV_FOREACH(a, r->args)
+	json_array_append_new(args, json_string(*a));
+	j = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:I, s:b, s:b, s:b, s:b, s:i, s:i, s:I, s:I, s:o}", "id",
+		      r->id, "image", r->image, "image_digest", r->image_digest, "ip", r->ip, "netns", r->netns,
+		      "network_mode", spec_network_mode_to_string(r->network_mode), "stop_signal", r->stop_signal,
+		      "stop_grace_ns", (json_int_t)r->stop_grace_nsec, "auto_remove", r->auto_remove, "tty", r->tty,
+		      "started", r->started, "removing", r->removing, "shim_pid", (int)r->shim_pid, "init_pid",
+		      (int)r->init_pid, "created_ns", (json_int_t)r->created_ns, "started_ns", (json_int_t)r->started_ns,
+		      "args", args);
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	path = xasprintf("%s/container.json", dir);
+	e = write_file_atomic(path, text, strlen(text), 0600);
+	if (e < 0)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, e, "cannot save state of container '%s': %m", r->id);
+	return 0;
+}
+
+static char *jdup(json_t *o, const char *k) {
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? xstrdup(s) : NULL;
+}
+
+int oci_record_load(const struct oci *o, const char *id, struct oci_record *ret, struct za_error **reterr) {
+	_cleanup_free_ char *path = NULL, *buf = NULL, *dir = NULL;
+	struct oci_record r = {};
+	json_t *j, *v;
+	size_t len, i;
+	int e;
+
+	if (!valid_id(id))
+		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "no such container '%s'", id);
+	dir = oci_container_dir(o, id);
+	path = xasprintf("%s/container.json", dir);
+	e = read_full_file(path, 1 << 20, &buf, &len);
+	if (e == -ENOENT)
+		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "no such container '%s'", id);
+	if (e < 0)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, e, "cannot read state of container '%s': %m", id);
+	j = json_loadb(buf, len, 0, NULL);
+	if (!j)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, EBADMSG, "state of container '%s' is damaged", id);
+	r.id = xstrdup(id);
+	r.image = jdup(j, "image");
+	r.image_digest = jdup(j, "image_digest");
+	r.ip = jdup(j, "ip");
+	r.netns = jdup(j, "netns");
+	r.network_mode = spec_network_mode_from_string(json_string_value(json_object_get(j, "network_mode")));
+	if ((int)r.network_mode < 0)
+		r.network_mode = SPEC_NETWORK_BRIDGE;
+	r.stop_signal = (int)json_integer_value(json_object_get(j, "stop_signal"));
+	r.stop_grace_nsec = (uint64_t)json_integer_value(json_object_get(j, "stop_grace_ns"));
+	r.auto_remove = json_is_true(json_object_get(j, "auto_remove"));
+	r.tty = json_is_true(json_object_get(j, "tty"));
+	r.started = json_is_true(json_object_get(j, "started"));
+	r.removing = json_is_true(json_object_get(j, "removing"));
+	r.shim_pid = (pid_t)json_integer_value(json_object_get(j, "shim_pid"));
+	r.init_pid = (pid_t)json_integer_value(json_object_get(j, "init_pid"));
+	r.created_ns = json_integer_value(json_object_get(j, "created_ns"));
+	r.started_ns = json_integer_value(json_object_get(j, "started_ns"));
+	json_array_foreach(json_object_get(j, "args"), i, v) if (json_is_string(v)) strv_push(&r.args, json_string_value(v));
+	json_decref(j);
+	*ret = r;
+	return 0;
+}
+
+int oci_read_exit(const struct oci *o, const char *id, struct wait_outcome *ret) {
+	_cleanup_free_ char *rdir = oci_run_dir(o, id), *path = NULL, *buf = NULL;
+	json_t *j;
+	size_t len;
+	int e;
+
+	path = xasprintf("%s/state/%s", rdir, SHIM_FILE_EXIT);
+	e = read_full_file(path, 1 << 16, &buf, &len);
+	if (e < 0)
+		return e;
+	j = json_loadb(buf, len, 0, NULL);
+	if (!j)
+		return -EBADMSG;
+	*ret = (struct wait_outcome){
+		.exit_code = (int)json_integer_value(json_object_get(j, SHIM_EXIT_CODE)),
+		.signal = (int)json_integer_value(json_object_get(j, SHIM_EXIT_SIGNAL)),
+		.finished_ns = json_integer_value(json_object_get(j, SHIM_EXIT_FINISHED_NS)),
+	};
+	if (json_is_true(json_object_get(j, SHIM_EXIT_OOM)))
+		ret->reason = EXIT_REASON_OOM_KILLED;
+	else if (ret->signal > 0)
+		ret->reason = EXIT_REASON_SIGNAL;
+	else
+		ret->reason = EXIT_REASON_EXITED;
+	json_decref(j);
+	return 0;
+}
+
+/* --- running the runtime binary ------------------------------------------- */
+
+int oci_runc(const struct oci *o, const char *what, const char *id, char *const *args, struct za_error **reterr) {
+	_cleanup_strv_free_ char **argv = NULL;
+	_cleanup_close_ int errfd = memfd_create("runc-stderr", MFD_CLOEXEC);
+	struct za_spawn_opts so = ZA_SPAWN_OPTS_INIT;
+	_cleanup_free_ char *out = NULL;
+	int status, r;
+
+	strv_push(&argv, o->runtime_path);
+	strv_push(&argv, "--root");
+	strv_push(&argv, o->runtime_root);
+	STRV_FOREACH(a, (char **)args)
+	strv_push(&argv, *a);
+	so.stderr_fd = errfd;
+	r = za_run_capture(argv, &so, 4096, &out, &status);
+	if (r < 0)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot run '%s': %m", o->runtime_path);
+	if (status != 0) {
+		_cleanup_free_ char *msg = NULL;
+		size_t len = 0;
+		char *nl;
+
+		(void)lseek(errfd, 0, SEEK_SET);
+		if (read_full_fd(errfd, RUNC_ERROR_MAX, &msg, &len) < 0 || len == 0) {
+			free(msg);
+			msg = xasprintf("exit status %d", status);
+		}
+		while ((nl = strchr(msg, '\n')) && nl[1])
+			*nl = ' ';
+		if ((nl = strchr(msg, '\n')))
+			*nl = '\0';
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "%s of container '%s' failed: %s: %s", what, id,
+				     strrchr(o->runtime_path, '/') ? strrchr(o->runtime_path, '/') + 1 : o->runtime_path,
+				     msg);
+	}
+	return 0;
+}
+
+const char *oci_detect_runtime(char **ret_reason) {
+	struct statfs fs;
+	struct stat st;
+	bool have_crun = access("/usr/bin/crun", X_OK) == 0;
+
+	if (!have_crun) {
+		if (ret_reason)
+			*ret_reason = xstrdup("crun is not installed");
+		return "runc";
+	}
+	/* crun refuses hybrid layouts (v1 controllers + cgroup2 at unified). */
+	if (statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
+		return "crun";
+	if (stat("/sys/fs/cgroup/unified", &st) == 0) {
+		if (ret_reason)
+			*ret_reason = xstrdup("the host has a hybrid cgroup layout, which crun refuses");
+		return "runc";
+	}
+	return "crun";
+}
+
+/* --- create ------------------------------------------------------------------ */
+
+struct create_undo {
+	char *cdir, *rdir, *rootfs, *netns;
+	bool mounted, attached;
+};
+
+static void create_undo(struct oci *o, const char *id, struct create_undo *u) {
+	if (u->attached)
+		(void)network_detach(&o->net, id, u->netns, NULL);
+	if (u->netns)
+		(void)netns_remove(u->netns);
+	if (u->mounted)
+		(void)overlay_umount(u->rootfs, NULL);
+	if (u->rdir)
+		rm_rf(u->rdir);
+	if (u->cdir)
+		rm_rf(u->cdir);
+}
+
+/* The image's manifest and config from the content store; lowers topmost first. */
+static int image_layers(struct oci *o, const char *digest, struct oci_image_config *ret_config, char ***ret_lowers,
+			struct za_error **reterr) {
+	_cleanup_free_ char *mbuf = NULL, *cbuf = NULL;
+	struct oci_manifest m = {};
+	struct oci_image_config c = {};
+	_cleanup_free_ char **chains = NULL;
+	char **lowers = NULL;
+	size_t mlen, clen;
+	int r;
+
+	if (!digest)
+		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EINVAL, "no image digest given");
+	r = content_read(o->content, digest, MANIFEST_MAX_SIZE, &mbuf, &mlen, reterr);
+	if (r >= 0)
+		r = oci_manifest_parse(mbuf, mlen, &m, reterr);
+	if (r >= 0)
+		r = content_read(o->content, m.config.digest, IMAGE_CONFIG_MAX_SIZE, &cbuf, &clen, reterr);
+	if (r >= 0)
+		r = oci_image_config_parse(cbuf, clen, &c, reterr);
+	oci_manifest_release(&m);
+	if (r < 0)
+		return r;
+	chains = xnew(char *, c.n_diff_ids + 1);
+	for (size_t i = 0; i < c.n_diff_ids; i++)
+		chains[i] = digest_chain_id(i ? chains[i - 1] : NULL, c.diff_ids[i]);
+	for (size_t i = c.n_diff_ids; i > 0; i--) {
+		_cleanup_free_ char *p = snapshot_path(o->root_dir, chains[i - 1]);
+		struct stat st;
+
+		if (stat(p, &st) < 0) {
+			r = za_error_make(reterr, ZA_ERROR_CREATE_FAILED, ENOENT,
+					  "layer snapshot '%s' of image '%s' is missing; pull the image again", chains[i - 1],
+					  digest);
+			break;
+		}
+		strv_push(&lowers, p);
+	}
+	for (size_t i = 0; i < c.n_diff_ids; i++)
+		free(chains[i]);
+	if (r < 0) {
+		strv_free(lowers);
+		oci_image_config_release(&c);
+		return r;
+	}
+	if (!lowers) {
+		/* An image without layers: one empty lower. */
+		_cleanup_free_ char *empty = xasprintf("%s/snapshots/empty", o->root_dir);
+		(void)mkdir_p(empty, 0755);
+		strv_push(&lowers, empty);
+	}
+	*ret_config = c;
+	*ret_lowers = lowers;
+	return 0;
+}
+
+/* Start the shim and read its one-line report. */
+static int spawn_shim(struct oci *o, const struct container_config *cfg, const char *cdir, const char *rdir,
+		      pid_t *ret_shim, pid_t *ret_init, struct za_error **reterr) {
+	_cleanup_free_ char *bundle = xasprintf("%s/bundle", rdir), *state = xasprintf("%s/state", rdir);
+	_cleanup_free_ char *log = xasprintf("%s/container.log", cdir), *maxs = NULL, *line = NULL;
+	_cleanup_strv_free_ char **argv = NULL;
+	struct za_spawn_opts so = ZA_SPAWN_OPTS_INIT;
+	_cleanup_close_ int rd = -1, wr = -1, nullfd = -1;
+	int p[2], status, r;
+	pid_t pid;
+	size_t len;
+
+	maxs = xasprintf("%" PRIu64, cfg->log_max_size ? cfg->log_max_size : (UINT64_C(100) << 20));
+	char *args[] = {o->shim_path, "--id", cfg->id, "--bundle", bundle, "--state-dir", state, "--runtime",
+			o->runtime_path, "--runtime-root", o->runtime_root, "--log-file", log, "--log-max-size", maxs,
+			cfg->tty ? "--tty" : NULL, NULL};
+	argv = strv_copy(args);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, errno, "cannot create a pipe: %m");
+	rd = p[0];
+	wr = p[1];
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	so.stdin_fd = nullfd;
+	so.stdout_fd = wr;
+	so.stderr_fd = wr;
+	r = za_spawn(argv, &so, &pid);
+	if (r < 0)
+		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot start the shim '%s': %m", o->shim_path);
+	wr = safe_close(wr);
+	(void)za_wait(pid, &status); /* the shim's first process exits once it has detached */
+	r = read_full_fd(rd, SHIM_REPORT_MAX, &line, &len);
+	if (r < 0)
+		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot read the shim's report: %m");
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	if (strneq(line, SHIM_REPORT_OK " ", strlen(SHIM_REPORT_OK) + 1)) {
+		int shim_pid = 0, init_pid = 0;
+		if (sscanf(line + strlen(SHIM_REPORT_OK) + 1, "%d %d", &shim_pid, &init_pid) == 2 && init_pid > 0) {
+			*ret_shim = shim_pid;
+			*ret_init = init_pid;
+			return 0;
+		}
+	}
+	if (strneq(line, SHIM_REPORT_ERROR " ", strlen(SHIM_REPORT_ERROR) + 1))
+		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EIO, "%s", line + strlen(SHIM_REPORT_ERROR) + 1);
+	return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EPROTO, "the shim reported '%s' (exit status %d)",
+			     len ? line : "nothing", status);
+}
+
+static int oci_create(struct runtime *rt, const struct container_config *cfg, struct za_error **reterr) {
+	struct oci *o = rt->data;
+	struct create_undo u = {};
+	_cleanup_strv_free_ char **lowers = NULL;
+	_cleanup_free_ char *upper = NULL, *work = NULL, *bundle = NULL, *state = NULL;
+	struct oci_image_config image = {};
+	struct oci_record rec = {};
+	struct network_attachment att = {};
+	int r;
+
+	if (!cfg->id || !valid_id(cfg->id))
+		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EINVAL,
+				     "invalid container name '%s' (expected [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128)",
+				     strna(cfg->id));
+	u.cdir = oci_container_dir(o, cfg->id);
+	{
+		_cleanup_free_ char *parent = xasprintf("%s/containers", o->root_dir);
+		(void)mkdir_p(parent, 0700);
+	}
+	if (mkdir(u.cdir, 0700) < 0) {
+		r = errno;
+		free(u.cdir);
+		if (r == EEXIST)
+			return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EEXIST,
+					     "container name '%s' is already in use; remove that container or pick another name",
+					     cfg->id);
+		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot create the container directory: %m");
+	}
+	u.rdir = oci_run_dir(o, cfg->id);
+	u.rootfs = xasprintf("%s/rootfs", u.rdir);
+	state = xasprintf("%s/state", u.rdir);
+	upper = xasprintf("%s/upper", u.cdir);
+	work = xasprintf("%s/work", u.cdir);
+	bundle = xasprintf("%s/bundle", u.rdir);
+
+	r = image_layers(o, cfg->image_digest, &image, &lowers, reterr);
+	if (r >= 0 && ((r = mkdir_p(u.rootfs, 0755)) < 0 || (r = mkdir_p(state, 0700)) < 0 || (r = mkdir_p(upper, 0755)) < 0 ||
+		       (r = mkdir_p(work, 0700)) < 0))
+		za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot create the container's directories: %m");
+	if (r >= 0 && (r = overlay_mount(lowers, upper, work, u.rootfs, reterr)) >= 0)
+		u.mounted = true;
+	if (r >= 0 && cfg->network_mode != SPEC_NETWORK_HOST) {
+		_cleanup_free_ char *nsdir = xasprintf("%s/netns", o->runtime_dir);
+		r = netns_create(nsdir, cfg->id, &u.netns, reterr);
+	}
+	if (r >= 0 && cfg->network_mode == SPEC_NETWORK_BRIDGE) {
+		_cleanup_free_ struct network_port_mapping *ports = xnew(struct network_port_mapping, cfg->n_ports + 1);
+		for (size_t i = 0; i < cfg->n_ports; i++)
+			ports[i] = (struct network_port_mapping){.host_port = cfg->ports[i].host_port,
+								 .container_port = cfg->ports[i].container_port,
+								 .protocol = cfg->ports[i].protocol ? cfg->ports[i].protocol : "tcp",
+								 .host_ip = cfg->ports[i].host_ip};
+		r = network_attach(&o->net, cfg->id, u.netns, ports, cfg->n_ports, &att, reterr);
+		if (r >= 0)
+			u.attached = true;
+	}
+	if (r >= 0) {
+		_cleanup_free_ char *volumes = xasprintf("%s/volumes", o->root_dir);
+		struct bundle_options bo = {.bundle_dir = bundle,
+					    .rootfs = u.rootfs,
+					    .image = &image,
+					    .cfg = cfg,
+					    .netns_path = u.netns,
+					    .cgroup_parent = "zlayer",
+					    .volumes_dir = volumes};
+		r = bundle_write(&bo, reterr);
+	}
+	if (r >= 0) {
+		rec.id = xstrdup(cfg->id);
+		rec.image = cfg->image ? xstrdup(cfg->image) : NULL;
+		rec.image_digest = xstrdup(cfg->image_digest);
+		rec.ip = att.ip ? xstrdup(att.ip) : NULL;
+		rec.netns = u.netns ? xstrdup(u.netns) : NULL;
+		rec.network_mode = cfg->network_mode;
+		rec.stop_signal = cfg->stop_signal;
+		rec.stop_grace_nsec = cfg->stop_grace_nsec;
+		rec.auto_remove = cfg->auto_remove;
+		rec.tty = cfg->tty;
+		rec.created_ns = now_ns();
+		rec.args = strv_copy(cfg->entrypoint ? cfg->entrypoint : image.entrypoint);
+		STRV_FOREACH(a, cfg->args ? cfg->args : (cfg->entrypoint ? NULL : image.cmd))
+		strv_push(&rec.args, *a);
+		/* Saved before the shim starts, so a crash in between leaves a
+		 * container the agent knows about (and can remove). */
+		r = oci_record_save(o, &rec, reterr);
+	}
+	if (r >= 0)
+		r = spawn_shim(o, cfg, u.cdir, u.rdir, &rec.shim_pid, &rec.init_pid, reterr);
+	if (r >= 0)
+		r = oci_record_save(o, &rec, reterr);
+	if (r < 0) {
+		if (rec.init_pid > 0) {
+			char *args[] = {"delete", "--force", cfg->id, NULL};
+			(void)oci_runc(o, "delete", cfg->id, args, NULL);
+		}
+		create_undo(o, cfg->id, &u);
+		if (reterr && *reterr && (*reterr)->kind == ZA_ERROR_INTERNAL)
+			(*reterr)->kind = ZA_ERROR_CREATE_FAILED;
+		za_error_wrap(reterr, "create container '%s'", cfg->id);
+	} else
+		log_debug("created container %s (init pid %d, shim pid %d)", cfg->id, (int)rec.init_pid,
+			  (int)rec.shim_pid);
+	network_attachment_release(&att);
+	oci_record_release(&rec);
+	oci_image_config_release(&image);
+	free(u.cdir);
+	free(u.rdir);
+	free(u.rootfs);
+	free(u.netns);
+	return r;
+}
+
+/* --- lifecycle ----------------------------------------------------------------- */
+
+static int oci_start(struct runtime *rt, const char *id, struct za_error **reterr) {
+	struct oci *o = rt->data;
+	struct oci_record rec = {};
+	char *args[] = {"start", (char *)id, NULL};
+	int r;
+
+	r = oci_record_load(o, id, &rec, reterr);
+	if (r < 0)
+		return r;
+	if (rec.started) {
+		oci_record_release(&rec);
+		return za_error_make(reterr, ZA_ERROR_START_FAILED, EALREADY,
+				     "container '%s' was already started; containers start once (create a new one)", id);
+	}
+	r = oci_runc(o, "start", id, args, reterr);
+	if (r >= 0) {
+		rec.started = true;
+		rec.started_ns = now_ns();
+		r = oci_record_save(o, &rec, reterr);
+	} else if (reterr && *reterr)
+		(*reterr)->kind = ZA_ERROR_START_FAILED;
+	oci_record_release(&rec);
+	return r;
+}
+
+/* Wait for pid to exit, at most timeout (UINT64_MAX: forever). 1: exited. */
+static int wait_pid_exit(pid_t pid, uint64_t timeout_nsec) {
+	_cleanup_close_ int pfd = -1;
+	int64_t deadline = timeout_nsec == UINT64_MAX ? INT64_MAX : now_ns() + (int64_t)timeout_nsec;
+
+	if (!oci_pid_alive(pid))
+		return 1;
+	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	for (;;) {
+		int64_t left = deadline - now_ns();
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		int ms = left > 200 * 1000000LL ? 200 : (int)MAX(left / 1000000, 0);
+
+		if (!oci_pid_alive(pid))
+			return 1;
+		if (left <= 0)
+			return 0;
+		if (pfd >= 0)
+			(void)poll(&p, 1, ms);
+		else
+			nanosleep(&(struct timespec){.tv_nsec = (long)ms * 1000000}, NULL);
+	}
+}
+
+/* The exit record, which the shim writes just after the exit. */
+static int read_exit_retry(struct oci *o, const char *id, struct wait_outcome *ret) {
+	for (int i = 0; i < 200; i++) {
+		if (oci_read_exit(o, id, ret) >= 0)
+			return 0;
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	}
+	return -ENOENT;
+}
+
+static int oci_kill(struct runtime *rt, const char *id, int sig, struct za_error **reterr) {
+	struct oci *o = rt->data;
+	struct oci_record rec = {};
+	_cleanup_free_ char *signame = xasprintf("%d", sig);
+	char *args[] = {"kill", (char *)id, signame, NULL};
+	int r;
+
+	r = oci_record_load(o, id, &rec, reterr);
+	if (r < 0)
+		return r;
+	if (!oci_pid_alive(rec.init_pid)) {
+		oci_record_release(&rec);
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, ESRCH, "container '%s' is not running", id);
+	}
+	oci_record_release(&rec);
+	return oci_runc(o, "kill", id, args, reterr);
+}
+
+static int oci_stop(struct runtime *rt, const char *id, uint64_t timeout_nsec, struct za_error **reterr) {
+	struct oci *o = rt->data;
+	struct oci_record rec = {};
+	int r, sig;
+
+	r = oci_record_load(o, id, &rec, reterr);
+	if (r < 0)
+		return r;
+	if (!oci_pid_alive(rec.init_pid)) {
+		oci_record_release(&rec);
+		return 0; /* stopping a stopped container is fine, as with docker */
+	}
+	sig = rec.stop_signal > 0 ? rec.stop_signal : SIGTERM;
+	if (timeout_nsec == 0)
+		timeout_nsec = rec.stop_grace_nsec ? rec.stop_grace_nsec : 10 * NSEC_PER_SEC;
+	if (rec.started) {
+		_cleanup_free_ char *s = xasprintf("%d", sig);
+		char *args[] = {"kill", (char *)id, s, NULL};
+		(void)oci_runc(o, "stop", id, args, NULL);
+	}
+	if (!rec.started || wait_pid_exit(rec.init_pid, timeout_nsec) == 0) {
+		char *args[] = {"kill", (char *)id, "9", NULL};
+		log_debug("container %s did not stop within the grace period; sending SIGKILL", id);
+		if (oci_runc(o, "kill", id, args, NULL) < 0)
+			(void)kill(rec.init_pid, SIGKILL);
+		(void)wait_pid_exit(rec.init_pid, 10 * NSEC_PER_SEC);
+	}
+	oci_record_release(&rec);
+	return 0;
+}
+
+static void shim_collect(struct oci *o, const char *id) {
+	_cleanup_free_ char *rdir = oci_run_dir(o, id), *fifo = xasprintf("%s/state/%s", rdir, SHIM_FILE_CONTROL);
+	_cleanup_close_ int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		(void)loop_write(fd, SHIM_CMD_COLLECTED "\n", strlen(SHIM_CMD_COLLECTED) + 1);
+}
+
+static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_error **reterr) {
+	struct oci *o = rt->data;
+	struct oci_record rec = {};
+	_cleanup_free_ char *cdir = NULL, *rdir = NULL, *rootfs = NULL;
+	char *args[] = {"delete", "--force", (char *)id, NULL};
+	int r;
+
+	r = oci_record_load(o, id, &rec, reterr);
+	if (r < 0)
+		return r;
+	if (oci_pid_alive(rec.init_pid) && rec.started && !force) {
+		oci_record_release(&rec);
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EBUSY,
+				     "container '%s' is running; stop it first or remove it with --force", id);
+	}
+	rec.removing = true;
+	(void)oci_record_save(o, &rec, NULL);
+	if (oci_pid_alive(rec.init_pid)) {
+		char *kargs[] = {"kill", (char *)id, "9", NULL};
+		if (oci_runc(o, "kill", id, kargs, NULL) < 0)
+			(void)kill(rec.init_pid, SIGKILL);
+		(void)wait_pid_exit(rec.init_pid, 10 * NSEC_PER_SEC);
+	}
+	cdir = oci_container_dir(o, id);
+	rdir = oci_run_dir(o, id);
+	rootfs = xasprintf("%s/rootfs", rdir);
+	r = oci_runc(o, "delete", id, args, NULL);
+	if (r < 0)
+		log_debug("runc delete %s: already gone", id);
+	shim_collect(o, id);
+	if (overlay_umount(rootfs, reterr) < 0) {
+		oci_record_release(&rec);
+		return za_error_wrap(reterr, "remove container '%s'", id);
+	}
+	if (rec.network_mode == SPEC_NETWORK_BRIDGE && rec.netns)
+		(void)network_detach(&o->net, id, rec.netns, NULL);
+	if (rec.netns)
+		(void)netns_remove(rec.netns);
+	rm_rf(rdir);
+	rm_rf(cdir);
+	oci_record_release(&rec);
+	log_debug("removed container %s", id);
+	return 0;
+}
+
+static int oci_state(struct runtime *rt, const char *id, struct container_status *ret, struct za_error **reterr) {
+	struct oci *o = rt->data;
+	struct oci_record rec = {};
+	struct container_status s = {};
+	struct wait_outcome w;
+	int r;
+
+	r = oci_record_load(o, id, &rec, reterr);
+	if (r < 0)
+		return r;
+	s.id = TAKE_PTR(rec.id);
+	s.image = TAKE_PTR(rec.image);
+	s.image_digest = TAKE_PTR(rec.image_digest);
+	s.ip = TAKE_PTR(rec.ip);
+	s.created_ns = rec.created_ns;
+	s.started_ns = rec.started_ns;
+	if (rec.init_pid <= 0)
+		s.state = CONTAINER_PENDING;
+	else if (oci_pid_alive(rec.init_pid)) {
+		s.state = rec.removing ? CONTAINER_STOPPING : rec.started ? CONTAINER_RUNNING : CONTAINER_INITIALIZING;
+		s.pid = rec.init_pid;
+	} else if (oci_read_exit(o, id, &w) >= 0 || read_exit_retry(o, id, &w) >= 0) {
+		s.state = CONTAINER_EXITED;
+		s.exit_code = w.exit_code;
+		s.signal = w.signal;
+		s.oom_killed = w.reason == EXIT_REASON_OOM_KILLED;
+		s.finished_ns = w.finished_ns;
+	} else {
+		s.state = CONTAINER_FAILED;
+		s.reason = xstrdup("the container's process is gone and its shim left no exit record");
+	}
+	oci_record_release(&rec);
+	*ret = s;
+	return 0;
+}
+
+static int oci_wait(struct runtime *rt, const char *id, enum wait_condition cond, struct wait_outcome *ret,
+		    struct za_error **reterr) {
+	struct oci *o = rt->data;
+	struct oci_record rec = {};
+	pid_t seen = 0;
+	int r;
+
+	for (;;) {
+		r = oci_record_load(o, id, &rec, reterr);
+		if (r < 0) {
+			if (cond == WAIT_REMOVED && r == -ENOENT) {
+				if (reterr && *reterr)
+					*reterr = za_error_free(*reterr);
+				*ret = (struct wait_outcome){.reason = EXIT_REASON_EXITED};
+				return 0;
+			}
+			return r;
+		}
+		if (cond != WAIT_REMOVED && rec.started && rec.init_pid > 0 &&
+		    (cond == WAIT_NOT_RUNNING || seen == 0 || rec.init_pid != seen || oci_pid_alive(rec.init_pid))) {
+			pid_t pid = rec.init_pid;
+			bool was_running = oci_pid_alive(pid);
+
+			if (cond == WAIT_NOT_RUNNING || was_running) {
+				(void)wait_pid_exit(pid, UINT64_MAX);
+				oci_record_release(&rec);
+				if (read_exit_retry(o, id, ret) < 0)
+					*ret = (struct wait_outcome){.reason = EXIT_REASON_RUNTIME_ERROR, .exit_code = 255};
+				return 0;
+			}
+			seen = pid;
+		}
+		oci_record_release(&rec);
+		nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+	}
+}
+
+static int oci_list(struct runtime *rt, char ***ret_ids, struct za_error **reterr) {
+	struct oci *o = rt->data;
+	_cleanup_free_ char *dir = xasprintf("%s/containers", o->root_dir);
+	char **ids = NULL;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.' && valid_id(de->d_name))
+			strv_push(&ids, de->d_name);
+	if (d)
+		closedir(d);
+	*ret_ids = ids ? ids : xnew(char *, 1);
+	return 0;
+}
+
+static void oci_free(struct runtime *rt) {
+	struct oci *o;
+
+	if (!rt)
+		return;
+	o = rt->data;
+	if (o) {
+		free(o->root_dir);
+		free(o->runtime_dir);
+		free(o->runtime_path);
+		free(o->runtime_root);
+		free(o->shim_path);
+		free(o->net_state_dir);
+		free(o->net_cache_dir);
+		pthread_mutex_destroy(&o->lock);
+		free(o);
+	}
+	free(rt);
+}
+
+static const struct runtime_ops oci_ops = {
+	.name = "oci",
+	.create = oci_create,
+	.start = oci_start,
+	.stop = oci_stop,
+	.kill = oci_kill,
+	.remove = oci_remove,
+	.state = oci_state,
+	.list = oci_list,
+	.logs = oci_logs,
+	.exec = oci_exec,
+	.stats = oci_stats,
+	.wait = oci_wait,
+	.inspect = oci_inspect,
+	.free = oci_free,
+};
+
+static char *find_shim(void) {
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		char *slash;
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			_cleanup_free_ char *dir = xstrndup(self, (size_t)(slash - self));
+			char *p = xasprintf("%s/zlayer-shim", dir);
+			if (access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	return xstrdup("zlayer-shim");
+}
+
+int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret, struct za_error **reterr) {
+	struct runtime *rt = xnew(struct runtime, 1);
+	struct oci *o = xnew(struct oci, 1);
+	_cleanup_free_ char *reason = NULL;
+	const char *name;
+
+	o->root_dir = xstrdup(opts->root_dir);
+	o->runtime_dir = xstrdup(opts->runtime_dir);
+	name = opts->runtime_path ? opts->runtime_path : oci_detect_runtime(&reason);
+	o->runtime_path = strchr(name, '/') ? xstrdup(name)
+			  : streq(name, "runc")	 ? xstrdup(access("/usr/sbin/runc", X_OK) == 0 ? "/usr/sbin/runc" : "runc")
+						 : xasprintf("/usr/bin/%s", name);
+	o->runtime_root = xasprintf("%s/runc", opts->runtime_dir);
+	o->shim_path = opts->shim_path ? xstrdup(opts->shim_path) : find_shim();
+	o->content = opts->content;
+	pthread_mutex_init(&o->lock, NULL);
+	if (opts->network)
+		o->net = *opts->network;
+	else {
+		o->net_state_dir = xasprintf("%s/cni/networks", opts->root_dir);
+		o->net_cache_dir = xasprintf("%s/cni/cache", opts->root_dir);
+		o->net = (struct network_config){.name = "zlayer",
+						 .bridge = "zlayer0",
+						 .subnet = "10.88.0.0/16",
+						 .state_dir = o->net_state_dir,
+						 .cache_dir = o->net_cache_dir,
+						 .plugin_dir = "/usr/lib/cni"};
+	}
+	if (mkdir_p(o->runtime_root, 0700) < 0) {
+		int r = -errno;
+		rt->data = o;
+		oci_free(rt);
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r, "cannot create '%s': %m", opts->runtime_dir);
+	}
+	log_info("OCI runtime: %s%s%s%s; shim: %s", o->runtime_path, reason ? " (" : "", strempty(reason),
+		 reason ? ")" : "", o->shim_path);
+	rt->ops = &oci_ops;
+	rt->data = o;
+	*ret = rt;
+	return 0;
+}
