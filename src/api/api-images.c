@@ -183,6 +183,10 @@ int images_fetch_start(struct images *im, const char *reference, const struct oc
 	return 0;
 }
 
+struct content_store *images_content(struct images *im) {
+	return im->content;
+}
+
 /* --- lookups ------------------------------------------------------------ */
 
 static bool is_hex(const char *s) {

@@ -25,6 +25,8 @@ int images_fetch_start(struct images *im, const char *reference, const struct oc
 /* Resolve a user's reference (name, name:tag, digest, or short digest
  * prefix of at least 12 hex digits) to the stored image digest. */
 int images_resolve(struct images *im, const char *reference, char **ret_digest, struct za_error **reterr);
+/* The content store the image service owns (thread-safe for reads). */
+struct content_store *images_content(struct images *im);
 /* Remove blobs, snapshots and temp files no image or running pull uses;
  * the bytes freed are added to *reclaimed. */
 int images_gc(struct images *im, uint64_t *reclaimed, struct za_error **reterr);

@@ -10,7 +10,8 @@ struct cli_verb {
 	const char *summary;
 	const char *usage; /* full --help text of the verb */
 	int (*run)(int argc, char *argv[]);
-	bool hidden; /* works, but not listed in --help */
+	bool hidden;   /* works, but not listed in --help */
+	bool own_help; /* parses -h itself: its operands may carry their own -h (run IMAGE ARGS, exec ID CMD) */
 };
 
 /* Exit codes shared by all verbs. */
@@ -27,6 +28,19 @@ extern const struct cli_verb cli_verb_images;
 extern const struct cli_verb cli_verb_image;
 extern const struct cli_verb cli_verb_tag;
 extern const struct cli_verb cli_verb_rmi;
+/* Containers (cli-run.c, cli-containers.c). */
+extern const struct cli_verb cli_verb_run;
+extern const struct cli_verb cli_verb_create;
+extern const struct cli_verb cli_verb_start;
+extern const struct cli_verb cli_verb_ps;
+extern const struct cli_verb cli_verb_logs;
+extern const struct cli_verb cli_verb_exec;
+extern const struct cli_verb cli_verb_stop;
+extern const struct cli_verb cli_verb_kill;
+extern const struct cli_verb cli_verb_rm;
+extern const struct cli_verb cli_verb_inspect;
+extern const struct cli_verb cli_verb_stats;
+extern const struct cli_verb cli_verb_wait;
 
 /* True when argv has -h/--help before "--". */
 int cli_wants_help(int argc, char *argv[]);

@@ -7,8 +7,11 @@
 #include "basic/banned.h"
 
 static const struct cli_verb *const verbs[] = {
-	&cli_verb_validate, &cli_verb_daemon, &cli_verb_ping, &cli_verb_pull, &cli_verb_images,
-	&cli_verb_image,    &cli_verb_tag,    &cli_verb_rmi,  &cli_verb_load,
+	&cli_verb_validate, &cli_verb_daemon, &cli_verb_ping,  &cli_verb_pull,  &cli_verb_images,
+	&cli_verb_image,    &cli_verb_tag,    &cli_verb_rmi,   &cli_verb_load,  &cli_verb_run,
+	&cli_verb_create,   &cli_verb_start,  &cli_verb_ps,    &cli_verb_logs,  &cli_verb_exec,
+	&cli_verb_stop,     &cli_verb_kill,   &cli_verb_rm,    &cli_verb_inspect, &cli_verb_stats,
+	&cli_verb_wait,
 };
 
 static void print_help(void) {
@@ -80,7 +83,7 @@ int main(int argc, char *argv[]) {
 		log_error("unknown command '%s'; run 'zlayer-agent --help' for the list", argv[1]);
 		return CLI_EXIT_USAGE;
 	}
-	if (cli_wants_help(argc - 1, argv + 1)) {
+	if (!verb->own_help && cli_wants_help(argc - 1, argv + 1)) {
 		fputs(verb->usage, stdout);
 		return CLI_EXIT_OK;
 	}

@@ -105,13 +105,13 @@ int netns_create(const char *dir, const char *name, char **ret_path, struct za_e
 
 	r = mkdir_p(dir, 0755);
 	if (r < 0)
-		return za_error_make(reterr, ZA_ERROR_NETWORK, r, "create network namespace '%s': create directory '%s': %%m",
-		                     name, dir);
+		return za_error_make(reterr, ZA_ERROR_NETWORK, r,
+		                     "create network namespace '%s': create directory '%s': %m", name, dir);
 	path = xasprintf("%s/%s", dir, name);
 
 	r = netns_is_mounted(path);
 	if (r < 0)
-		return za_error_make(reterr, ZA_ERROR_NETWORK, r, "create network namespace '%s': check '%s': %%m", name,
+		return za_error_make(reterr, ZA_ERROR_NETWORK, r, "create network namespace '%s': check '%s': %m", name,
 		                     path);
 	if (r > 0)
 		return za_error_make(reterr, ZA_ERROR_NETWORK, EEXIST,
@@ -121,16 +121,16 @@ int netns_create(const char *dir, const char *name, char **ret_path, struct za_e
 	 * reused as is. */
 	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0444);
 	if (fd < 0)
-		return za_error_make(reterr, ZA_ERROR_NETWORK, errno, "create network namespace '%s': create '%s': %%m", name,
-		                     path);
+		return za_error_make(reterr, ZA_ERROR_NETWORK, errno, "create network namespace '%s': create '%s': %m",
+		                     name, path);
 	fd = safe_close(fd);
 
 	r = netns_pin_new(path);
 	if (r < 0) {
 		(void)unlink(path);
-		return za_error_make(reterr, ZA_ERROR_NETWORK, r,
-		                     "create network namespace '%s': %%m; the agent needs CAP_SYS_ADMIN (run it as root)",
-		                     name);
+		return za_error_make(
+		        reterr, ZA_ERROR_NETWORK, r,
+		        "create network namespace '%s': %m; the agent needs CAP_SYS_ADMIN (run it as root)", name);
 	}
 	log_debug("created network namespace %s", path);
 	*ret_path = TAKE_PTR(path);

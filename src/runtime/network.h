@@ -15,9 +15,9 @@
 
 #include "basic/error.h"
 
-#define NETWORK_PORTS_MAX       256
+#define NETWORK_PORTS_MAX        256
 #define NETWORK_CONTAINER_ID_MAX 128
-#define NETWORK_IFNAME          "eth0"
+#define NETWORK_IFNAME           "eth0"
 
 struct network_port_mapping {
 	uint16_t host_port; /* 0: ephemeral, picked by network_attach */
@@ -26,7 +26,7 @@ struct network_port_mapping {
 	const char *host_ip;  /* IPv4; NULL: "0.0.0.0" */
 };
 
-struct network_config { /* the agent's bridge network */
+struct network_config {         /* the agent's bridge network */
 	const char *name;       /* "zlayer" */
 	const char *bridge;     /* "zlayer0", at most 15 characters */
 	const char *subnet;     /* "10.88.0.0/16" by default; configurable */
@@ -52,8 +52,9 @@ struct network_attachment {
 };
 
 /* Set up eth0 (and lo) in netns_path for container_id. A container already
- * attached is -EEXIST: detach it first. On failure everything done is
- * undone (CNI DEL) and the cache entry removed. */
+ * attached is -EEXIST: detach it first. On failure the plugins that ran are
+ * DEL'd and the cache entry removed (kept, for a later detach, if that DEL
+ * fails too). */
 int network_attach(const struct network_config *cfg, const char *container_id, const char *netns_path,
                    const struct network_port_mapping *ports, size_t n_ports, struct network_attachment *ret,
                    struct za_error **reterr);
@@ -77,6 +78,11 @@ struct network_allocation {
 int network_list_allocations(const struct network_config *cfg, struct network_allocation **ret, size_t *ret_n,
                              struct za_error **reterr);
 void network_allocations_free(struct network_allocation *a, size_t n);
+
+/* Ask each plugin the network uses (loopback, bridge, host-local, portmap)
+ * for its versions: a `configuration` error names the first one missing or
+ * without CNI 1.0.0. For the daemon's start, before any container. */
+int network_check_plugins(const struct network_config *cfg, struct za_error **reterr);
 
 bool network_container_id_valid(const char *id);
 /* Checks names, the bridge name length, the subnet (IPv4 CIDR, prefix 8..30,

@@ -18,7 +18,7 @@ extern const char *const oci_readonly_paths[];
 
 struct oci_device_rule {
 	bool allow;
-	char type; /* 'a', 'c', 'b' */
+	char type;            /* 'a', 'c', 'b' */
 	int64_t major, minor; /* -1: any */
 	const char *access;
 };

@@ -453,7 +453,9 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot create the container's directories: %m");
 	if (r >= 0 && (r = overlay_mount(lowers, upper, work, u.rootfs, reterr)) >= 0)
 		u.mounted = true;
-	if (r >= 0 && cfg->network_mode != SPEC_NETWORK_HOST) {
+	/* bridge: our own named netns wired by CNI; none: runc makes an empty
+	 * one (lo up); host: no namespace. */
+	if (r >= 0 && cfg->network_mode == SPEC_NETWORK_BRIDGE) {
 		_cleanup_free_ char *nsdir = xasprintf("%s/netns", o->runtime_dir);
 		r = netns_create(nsdir, cfg->id, &u.netns, reterr);
 	}
