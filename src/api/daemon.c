@@ -8,6 +8,9 @@
  * flight, leave the loop, run the EXIT hooks, then tear down. A second
  * signal skips the wait. */
 #include "api/daemon.h"
+#include "api/containers.h"
+#include "api/images.h"
+#include "runtime/oci.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -290,6 +293,20 @@ int daemon_new(const struct daemon_config *cfg, struct daemon **ret, struct za_e
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot set up the image endpoints: %m");
 
+	{
+		struct oci_runtime_options ro = {
+			.root_dir = cfg->root_dir,
+			.runtime_dir = cfg->runtime_dir,
+			.content = images_content(d->images),
+		};
+		r = oci_runtime_new(&ro, &d->runtime, reterr);
+		if (r < 0)
+			return r;
+	}
+	r = api_containers_register(d, d->runtime);
+	if (r < 0)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot set up the container endpoints: %m");
+
 	*ret = TAKE_PTR(d);
 	return 0;
 }
@@ -316,6 +333,10 @@ struct daemon *daemon_free(struct daemon *d) {
 	for (int h = 0; h < _DAEMON_HOOK_MAX; h++)
 		hooks_free(d->hooks[h]);
 	d->api = api_server_free(d->api);
+	if (d->runtime) {
+		d->runtime->ops->free(d->runtime); /* containers keep running: they belong to their shims */
+		d->runtime = NULL;
+	}
 	if (d->socket_path)
 		(void)unlink(d->socket_path);
 	d->store = store_free(d->store);

@@ -67,6 +67,7 @@ struct daemon {
 	struct api_server *api;
 	const struct daemon_config *config;
 	void *images; /* owned by api-images.c */
+	struct runtime *runtime; /* the container runtime (oci) */
 
 	/* private to daemon.c */
 	char *socket_path;

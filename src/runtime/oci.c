@@ -478,7 +478,8 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 					    .cfg = cfg,
 					    .netns_path = u.netns,
 					    .cgroup_parent = "zlayer",
-					    .volumes_dir = volumes};
+					    .volumes_dir = volumes,
+					    .ip_address = att.ip};
 		r = bundle_write(&bo, reterr);
 	}
 	if (r >= 0) {
@@ -493,9 +494,7 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		rec.auto_remove = cfg->auto_remove;
 		rec.tty = cfg->tty;
 		rec.created_ns = now_ns();
-		rec.args = strv_copy(cfg->entrypoint ? cfg->entrypoint : image.entrypoint);
-		STRV_FOREACH(a, cfg->args ? cfg->args : (cfg->entrypoint ? NULL : image.cmd))
-		strv_push(&rec.args, *a);
+		(void)bundle_resolve_args(&image, cfg, &rec.args, NULL);
 		/* Saved before the shim starts, so a crash in between leaves a
 		 * container the agent knows about (and can remove). */
 		r = oci_record_save(o, &rec, reterr);

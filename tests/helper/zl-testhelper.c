@@ -43,7 +43,8 @@ static const char usage[] =
         "  fds                    print the open descriptors other than 0-2, one a line\n"
         "  exit N                 exit with code N\n"
         "  sleep SECONDS          sleep (fractions allowed), then exit 0\n"
-        "  oom [MAX_MIB]          allocate and touch memory until killed; exit 2 after MAX_MIB (4096)\n"
+        "  oom [MAX_MIB]          allocate and touch memory until killed; exit 2 after MAX_MIB\n"
+        "                         (4096), 3 if an allocation fails\n"
         "  flood LINES [BYTES]    print LINES numbered lines of BYTES bytes each (64), flush at the end\n"
         "  stderr TEXT            print TEXT to stderr\n"
         "  tcp PORT               echo server on PORT\n"
@@ -214,8 +215,7 @@ static int cmd_oom(int argc, char **argv) {
 
 		if (p == MAP_FAILED) {
 			say("mmap failed after %" PRIu64 " MiB: %s\n", mib, strerror(errno));
-			sleep_seconds(1);
-			continue;
+			return 3;
 		}
 		for (size_t off = 0; off < chunk; off += 4096)
 			p[off] = (char)(off | 1);
