@@ -297,12 +297,12 @@ static int parse_env(char **env, const char *path, struct za_error **reterr) {
 }
 
 static int parse_config(json_t *j, struct container_config *c, struct za_error **reterr) {
-	static const char *const keys[] = { "id",        "image",      "entrypoint", "args",
-		                            "env",       "workdir",    "user",       "hostname",
-		                            "labels",    "mounts",     "ports",      "network_mode",
-		                            "resources", "read_only_rootfs", "tty",  "auto_remove",
-		                            "cap_add",   "cap_drop",   "privileged", "stop_signal",
-		                            "stop_grace", "dns",       "extra_hosts", NULL };
+	static const char *const keys[] = {
+		"id",       "image",       "entrypoint", "args",     "env",          "workdir",     "user",
+		"hostname", "labels",      "mounts",     "ports",    "network_mode", "resources",   "read_only_rootfs",
+		"tty",      "auto_remove", "cap_add",    "cap_drop", "privileged",   "stop_signal", "stop_grace",
+		"dns",      "extra_hosts", NULL
+	};
 	const char *path = "config";
 	_cleanup_free_ char *net = NULL;
 	json_t *v;
@@ -315,8 +315,8 @@ static int parse_config(json_t *j, struct container_config *c, struct za_error *
 	if (r >= 0)
 		r = get_string(j, "id", path, &c->id, reterr);
 	if (r >= 0 && c->id && !container_id_valid(c->id))
-		r = bad(reterr, "config.id", "'%s' is not a valid name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most %d)",
-		        c->id, CONTAINER_ID_MAX);
+		r = bad(reterr, "config.id", "'%s' is not a valid name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most %d)", c->id,
+		        CONTAINER_ID_MAX);
 	if (r >= 0)
 		r = get_string(j, "image", path, &c->image, reterr);
 	if (r >= 0 && isempty(c->image))
@@ -442,13 +442,13 @@ static json_t *time_json(int64_t ns) {
 }
 
 json_t *container_status_to_json(const struct container_status *s) {
-	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:i, s:s?, s:i, s:i, s:b, s:s?, s:o, s:o, s:o, s:I, s:I, s:I}",
-	                 "id", s->id, "image", s->image, "image_digest", s->image_digest, "state",
+	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:i, s:s?, s:i, s:i, s:b, s:s?, s:o, s:o, s:o, s:I, s:I, s:I}", "id",
+	                 s->id, "image", s->image, "image_digest", s->image_digest, "state",
 	                 container_state_to_string(s->state), "pid", (int)s->pid, "ip", s->ip, "exit_code",
 	                 s->exit_code, "signal", s->signal, "oom_killed", s->oom_killed, "reason", s->reason,
-	                 "created_at", time_json(s->created_ns), "started_at", time_json(s->started_ns),
-	                 "finished_at", time_json(s->finished_ns), "created_ns", (json_int_t)s->created_ns,
-	                 "started_ns", (json_int_t)s->started_ns, "finished_ns", (json_int_t)s->finished_ns);
+	                 "created_at", time_json(s->created_ns), "started_at", time_json(s->started_ns), "finished_at",
+	                 time_json(s->finished_ns), "created_ns", (json_int_t)s->created_ns, "started_ns",
+	                 (json_int_t)s->started_ns, "finished_ns", (json_int_t)s->finished_ns);
 }
 
 void container_status_outcome(const struct container_status *s, struct wait_outcome *ret) {
@@ -464,9 +464,8 @@ void container_status_outcome(const struct container_status *s, struct wait_outc
 }
 
 json_t *wait_outcome_to_json(const struct wait_outcome *w) {
-	return json_pack("{s:i, s:s?, s:i, s:o}", "exit_code", w->exit_code, "reason",
-	                 exit_reason_to_string(w->reason), "signal", w->signal, "finished_at",
-	                 time_json(w->finished_ns));
+	return json_pack("{s:i, s:s?, s:i, s:o}", "exit_code", w->exit_code, "reason", exit_reason_to_string(w->reason),
+	                 "signal", w->signal, "finished_at", time_json(w->finished_ns));
 }
 
 json_t *container_stats_to_json(const struct container_stats *st) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shared by api-containers.c (routes, plain operations, wait, auto-remove)
- * and api-containers-logs.c (logs and attach streams) only. */
+/* Shared by api-containers.c (routes, plain operations, wait),
+ * api-containers-common.c (workers, followers, auto-remove) and
+ * api-containers-logs.c (logs and attach streams) only. */
 #pragma once
 
 #include <pthread.h>
@@ -56,6 +57,12 @@ void containers_follower_add(struct containers *cs, const char *id);
 void containers_follower_remove(struct containers *cs, const char *id);
 /* The exit of an auto-removed container, recorded before its removal. */
 bool containers_exit_lookup(struct containers *cs, const char *id, struct wait_outcome *ret);
+
+/* Watch id and remove it when it exits (once per container). */
+void containers_watch_arm(struct containers *cs, const char *id);
+/* Once the loop runs, arm the watchers of containers created with
+ * auto_remove by an earlier daemon. */
+void containers_rearm_later(struct containers *cs);
 
 /* Loop thread: reply with e; a name conflict (EEXIST) is 409. */
 int containers_reply_error(struct api_request *req, const struct za_error *e);

@@ -83,13 +83,12 @@ const struct cli_verb cli_verb_start = {
 	.name = "start", .summary = "start created containers", .usage = start_usage, .run = start_run
 };
 
-static const char stop_usage[] =
-        "Usage: zlayer-agent stop [-t SECONDS] ID...\n"
-        "\n"
-        "Stop running containers: the stop signal (the image's, or SIGTERM), then\n"
-        "SIGKILL after the grace period.\n"
-        "\n"
-        "  -t, --time SECONDS  grace period (default: the container's, 10 s unless set)\n";
+static const char stop_usage[] = "Usage: zlayer-agent stop [-t SECONDS] ID...\n"
+                                 "\n"
+                                 "Stop running containers: the stop signal (the image's, or SIGTERM), then\n"
+                                 "SIGKILL after the grace period.\n"
+                                 "\n"
+                                 "  -t, --time SECONDS  grace period (default: the container's, 10 s unless set)\n";
 
 static int stop_run(int argc, char *argv[]) {
 	static const struct option options[] = {
@@ -296,16 +295,15 @@ static int logs_line(json_t *line, void *userdata) {
 	return 0;
 }
 
-static const char logs_usage[] =
-        "Usage: zlayer-agent logs [-f] [--tail N] [--since TIME] [-t] ID\n"
-        "\n"
-        "Print a container's output (stdout to stdout, stderr to stderr).\n"
-        "\n"
-        "  -f, --follow      keep printing new output until the container stops\n"
-        "  -n, --tail N      only the last N lines ('all': everything)\n"
-        "  --since TIME      only output since TIME: RFC 3339 (2026-01-02T15:04:05Z),\n"
-        "                    unix seconds, or a duration before now (10m, 1h30m)\n"
-        "  -t, --timestamps  prefix each line with its time\n";
+static const char logs_usage[] = "Usage: zlayer-agent logs [-f] [--tail N] [--since TIME] [-t] ID\n"
+                                 "\n"
+                                 "Print a container's output (stdout to stdout, stderr to stderr).\n"
+                                 "\n"
+                                 "  -f, --follow      keep printing new output until the container stops\n"
+                                 "  -n, --tail N      only the last N lines ('all': everything)\n"
+                                 "  --since TIME      only output since TIME: RFC 3339 (2026-01-02T15:04:05Z),\n"
+                                 "                    unix seconds, or a duration before now (10m, 1h30m)\n"
+                                 "  -t, --timestamps  prefix each line with its time\n";
 
 static int logs_run(int argc, char *argv[]) {
 	static const struct option options[] = {

@@ -77,8 +77,8 @@ int cli_parse_port(const char *spec, struct container_port *ret, struct za_error
 		                     "invalid port mapping '%s': '%s' is not an IP address", spec, ip);
 	if (host && !isempty(host) && port_number(host, false, &hp) < 0)
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-		                     "invalid port mapping '%s': host port '%s' is not a number from 1 to 65535%s", spec,
-		                     host, strchr(host, '-') ? " (ranges are not supported)" : "");
+		                     "invalid port mapping '%s': host port '%s' is not a number from 1 to 65535%s",
+		                     spec, host, strchr(host, '-') ? " (ranges are not supported)" : "");
 	if (port_number(ctr, false, &cp) < 0)
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
 		                     "invalid port mapping '%s': container port '%s' is not a number from 1 to 65535%s",
@@ -176,8 +176,8 @@ int cli_parse_tmpfs(const char *spec, struct container_mount *ret, struct za_err
 				*next++ = '\0';
 			if (strneq(o, "size=", 5) && cli_parse_memory(o + 5, &size) >= 0 && size > 0)
 				continue;
-			if (strneq(o, "mode=", 5) && o[5] >= '0' && o[5] <= '7' && strspn(o + 5, "01234567") == strlen(o + 5) &&
-			    strlen(o + 5) <= 4) {
+			if (strneq(o, "mode=", 5) && o[5] >= '0' && o[5] <= '7' &&
+			    strspn(o + 5, "01234567") == strlen(o + 5) && strlen(o + 5) <= 4) {
 				mode = (uint32_t)strtoul(o + 5, NULL, 8);
 				continue;
 			}

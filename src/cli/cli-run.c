@@ -23,38 +23,37 @@
 #include "cli/client.h"
 #include "basic/banned.h"
 
-static const char run_usage[] =
-        "Usage: zlayer-agent run [OPTIONS] IMAGE [COMMAND [ARGS...]]\n"
-        "\n"
-        "Create a container from IMAGE and start it. Options go before IMAGE; what\n"
-        "follows IMAGE is the container's command. Without -d the output is printed\n"
-        "until the container exits, and its exit status is ours (128+N for signal N).\n"
-        "Ctrl-C stops the container (again: kills it; a third time: detach).\n"
-        "\n"
-        "Options:\n"
-        "  -d, --detach               start in the background and print the id\n"
-        "  --rm                       remove the container when it exits\n"
-        "  --name NAME                container name and id (default zl-<12 hex>)\n"
-        "  -e, --env NAME=VALUE       environment variable (NAME alone: our value)\n"
-        "  -p, --publish [IP:]HOST:CTR[/PROTO]  publish a port (bridge network)\n"
-        "  -v, --volume SRC:DST[:ro]  bind mount (SRC a path) or volume (SRC a name)\n"
-        "  --tmpfs PATH[:size=64m,mode=1777]  a tmpfs mount\n"
-        "  --network bridge|host|none network mode (default bridge)\n"
-        "  -m, --memory SIZE          memory limit (512m, 1g)\n"
-        "  --cpus N                   CPU limit in cores (1.5)\n"
-        "  --pids-limit N             process limit (-1: none)\n"
-        "  -u, --user USER[:GROUP]    user to run as (name or uid)\n"
-        "  -w, --workdir DIR          working directory\n"
-        "  --entrypoint CMD           replace the image's entrypoint (\"\": none)\n"
-        "  --hostname NAME            host name (default: the container id)\n"
-        "  -l, --label KEY=VALUE      label\n"
-        "  --cap-add CAP, --cap-drop CAP  add or drop a capability (CAP_NET_ADMIN, ALL)\n"
-        "  --privileged               all capabilities and devices\n"
-        "  --read-only                read-only root filesystem\n"
-        "  -t, --tty                  give the container a terminal\n"
-        "  --stop-signal SIG          stop signal (default: the image's, else SIGTERM)\n"
-        "  --stop-timeout SECONDS     grace period before SIGKILL (default 10)\n"
-        "  --pull missing|always|never  when to pull the image (default missing)\n";
+static const char run_usage[] = "Usage: zlayer-agent run [OPTIONS] IMAGE [COMMAND [ARGS...]]\n"
+                                "\n"
+                                "Create a container from IMAGE and start it. Options go before IMAGE; what\n"
+                                "follows IMAGE is the container's command. Without -d the output is printed\n"
+                                "until the container exits, and its exit status is ours (128+N for signal N).\n"
+                                "Ctrl-C stops the container (again: kills it; a third time: detach).\n"
+                                "\n"
+                                "Options:\n"
+                                "  -d, --detach               start in the background and print the id\n"
+                                "  --rm                       remove the container when it exits\n"
+                                "  --name NAME                container name and id (default zl-<12 hex>)\n"
+                                "  -e, --env NAME=VALUE       environment variable (NAME alone: our value)\n"
+                                "  -p, --publish [IP:]HOST:CTR[/PROTO]  publish a port (bridge network)\n"
+                                "  -v, --volume SRC:DST[:ro]  bind mount (SRC a path) or volume (SRC a name)\n"
+                                "  --tmpfs PATH[:size=64m,mode=1777]  a tmpfs mount\n"
+                                "  --network bridge|host|none network mode (default bridge)\n"
+                                "  -m, --memory SIZE          memory limit (512m, 1g)\n"
+                                "  --cpus N                   CPU limit in cores (1.5)\n"
+                                "  --pids-limit N             process limit (-1: none)\n"
+                                "  -u, --user USER[:GROUP]    user to run as (name or uid)\n"
+                                "  -w, --workdir DIR          working directory\n"
+                                "  --entrypoint CMD           replace the image's entrypoint (\"\": none)\n"
+                                "  --hostname NAME            host name (default: the container id)\n"
+                                "  -l, --label KEY=VALUE      label\n"
+                                "  --cap-add CAP, --cap-drop CAP  add or drop a capability (CAP_NET_ADMIN, ALL)\n"
+                                "  --privileged               all capabilities and devices\n"
+                                "  --read-only                read-only root filesystem\n"
+                                "  -t, --tty                  give the container a terminal\n"
+                                "  --stop-signal SIG          stop signal (default: the image's, else SIGTERM)\n"
+                                "  --stop-timeout SECONDS     grace period before SIGKILL (default 10)\n"
+                                "  --pull missing|always|never  when to pull the image (default missing)\n";
 
 static const char create_usage[] = "Usage: zlayer-agent create [OPTIONS] IMAGE [COMMAND [ARGS...]]\n"
                                    "\n"
@@ -218,7 +217,8 @@ static int parse_run(const char *verb, int argc, char *argv[], struct run_args *
 		case 'v':
 		case ARG_TMPFS: {
 			struct container_mount m;
-			int r = opt == 'v' ? cli_parse_volume(optarg, cwd, &m, &err) : cli_parse_tmpfs(optarg, &m, &err);
+			int r = opt == 'v' ? cli_parse_volume(optarg, cwd, &m, &err)
+			                   : cli_parse_tmpfs(optarg, &m, &err);
 			if (r < 0)
 				return bad_spec(verb, err);
 			append(c, "mounts", mount_json(&m));
@@ -383,8 +383,7 @@ static int attach_line(json_t *line, void *userdata) {
 	}
 	if (!json_is_string(log) || at->out_closed)
 		return 0;
-	if (fwrite(json_string_value(log), 1, json_string_length(log), f) != json_string_length(log) ||
-	    fflush(f) != 0)
+	if (fwrite(json_string_value(log), 1, json_string_length(log), f) != json_string_length(log) || fflush(f) != 0)
 		at->out_closed = true;
 	return 0;
 }

@@ -185,8 +185,14 @@ static int copy_tree(struct copy_up *c, int sfd, int dfd, unsigned depth) {
 	if (depth > COPY_UP_MAX_DEPTH)
 		return -ELOOP;
 	fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd)))
-		return fd < 0 ? -errno : (safe_close(fd), -errno);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		safe_close(fd);
+		return r;
+	}
 	while ((de = readdir(d)))
 		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
 			strv_push(&names, de->d_name);

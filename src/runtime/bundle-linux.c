@@ -253,6 +253,15 @@ static int add_devices(const struct bundle_options *o, json_t *devices, json_t *
 	return 0;
 }
 
+static bool cgroup2_unified(void) {
+	struct statfs fs;
+	return statfs("/sys/fs/cgroup", &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+static bool swap_accounting(void) {
+	return cgroup2_unified() || access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) >= 0;
+}
+
 static int add_resources(const struct bundle_options *o, json_t *res, struct za_error **reterr) {
 	const struct spec_resources *r = &o->cfg->resources;
 	json_t *mem = json_object(), *cpu = json_object();
@@ -279,6 +288,10 @@ static int add_resources(const struct bundle_options *o, json_t *res, struct za_
 		                    json_integer((json_int_t)MIN(r->memory_reservation, (uint64_t)INT64_MAX)));
 	if (r->memory_swap > 0)
 		json_object_set_new(mem, "swap", json_integer((json_int_t)MIN(r->memory_swap, (uint64_t)INT64_MAX)));
+	else if (r->memory > 0 && r->memory <= (uint64_t)INT64_MAX / 2 && swap_accounting())
+		/* dockerd's default: as much swap as memory, so the limit
+		 * cannot be dodged by swapping without bound */
+		json_object_set_new(mem, "swap", json_integer((json_int_t)r->memory * 2));
 	if (json_object_size(mem) > 0)
 		json_object_set_new(res, "memory", mem);
 	else
@@ -304,11 +317,6 @@ static int add_resources(const struct bundle_options *o, json_t *res, struct za_
 	if (r->pids_limit > 0)
 		json_object_set_new(res, "pids", json_pack("{s:I}", "limit", (json_int_t)r->pids_limit));
 	return 0;
-}
-
-static bool cgroup2_unified(void) {
-	struct statfs fs;
-	return statfs("/sys/fs/cgroup", &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
 }
 
 static json_t *namespaces(const struct bundle_options *o) {
@@ -378,9 +386,16 @@ int bundle_linux(const struct bundle_options *o, char *const *caps, json_t **ret
 
 	if (cfg->n_sysctls > 0) {
 		json_t *s = json_object();
-		for (size_t i = 0; i < cfg->n_sysctls; i++)
-			json_object_set_new(s, cfg->sysctls[i].key, bundle_json_string(cfg->sysctls[i].value));
 		json_object_set_new(lx, "sysctl", s);
+		for (size_t i = 0; i < cfg->n_sysctls; i++) {
+			/* runc refuses these too, less clearly */
+			if (cfg->network_mode == SPEC_NETWORK_HOST && strneq(cfg->sysctls[i].key, "net.", 4))
+				return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EINVAL,
+				                     "sysctl '%s' cannot be set with network_mode host: the container "
+				                     "shares the host's network namespace",
+				                     cfg->sysctls[i].key);
+			json_object_set_new(s, cfg->sysctls[i].key, bundle_json_string(cfg->sysctls[i].value));
+		}
 	}
 	if (!cfg->privileged) {
 		json_object_set_new(lx, "maskedPaths", strv_json(oci_masked_paths));

@@ -2,7 +2,17 @@
 /* Everything is computed in memory first (command, user, capabilities,
  * mounts, devices, GPUs), so that most failures touch nothing; then the
  * bundle directory, the volumes, the etc files and config.json are written,
- * and a failure there takes back what this call made. */
+ * and a failure there takes back what this call made.
+ *
+ * Choices, dockerd's unless said: privileged lists every host device node
+ * (runc makes them in the /dev tmpfs; /dev is not bind-mounted), opens the
+ * device cgroup ("a *:* rwm"), mounts sysfs and cgroup rw, drops seccomp
+ * and the masked paths; a new volume gets the image's content at its
+ * target (copy-up), an existing one is left alone; memory without
+ * memory_swap gets as much swap as memory; cgroupsPath is absolute
+ * ("/zlayer/ID", ours) so containers outlive the agent's own cgroup; the
+ * image's VOLUMEs are not made into anonymous volumes (the image config
+ * here does not carry them). */
 #include "bundle.h"
 
 #include <fcntl.h>
@@ -63,6 +73,11 @@ int bundle_resolve_args(const struct oci_image_config *image, const struct conta
 static void env_set(char ***env, const char *kv, bool replace) {
 	size_t klen = strcspn(kv, "=");
 
+	/* "FOO" alone names a variable of the client's environment, which the
+	 * client resolves; one left unresolved is dropped, as docker run does
+	 * (runc would refuse to start) */
+	if (kv[klen] != '=' || klen == 0)
+		return;
 	STRV_FOREACH (e, *env)
 		if (strneq(*e, kv, klen) && ((*e)[klen] == '=' || (*e)[klen] == '\0')) {
 			if (replace) {

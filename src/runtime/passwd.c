@@ -154,15 +154,17 @@ static bool user_matches(const char *name, uint64_t uid, const char *user_arg, b
 	return numeric ? uid == uid_num : streq(name, user_arg);
 }
 
-int passwd_resolve_user(int rootfs_fd, const char *spec, struct passwd_user *ret, struct za_error **reterr) {
-	_cleanup_free_ char *passwd = NULL, *group = NULL, *user_arg = NULL, *group_arg = NULL, *matched = NULL;
+int passwd_resolve_text(const char *passwd_text, const char *group_text, const char *spec, struct passwd_user *ret,
+                        struct za_error **reterr) {
+	_cleanup_free_ char *passwd = passwd_text ? xstrdup(passwd_text) : NULL;
+	_cleanup_free_ char *group = group_text ? xstrdup(group_text) : NULL;
+	_cleanup_free_ char *user_arg = NULL, *group_arg = NULL, *matched = NULL;
 	_cleanup_free_ uint32_t *sgids = NULL;
 	_cleanup_(passwd_user_release) struct passwd_user u = {};
 	uint64_t uid_num = 0, gid_num = 0;
 	bool uid_numeric, gid_numeric = false;
 	size_t n_sgids = 0;
 	char *cursor, *line;
-	int r;
 
 	spec = strempty(spec);
 	/* "user:group:rest": the rest is ignored, like runc */
@@ -175,9 +177,6 @@ int passwd_resolve_user(int rootfs_fd, const char *spec, struct passwd_user *ret
 	if (!isempty(group_arg))
 		gid_numeric = parse_id(group_arg, &gid_num);
 
-	r = read_etc(rootfs_fd, "passwd", &passwd, reterr);
-	if (r < 0)
-		return r;
 	cursor = passwd;
 	while ((line = next_line(&cursor))) {
 		char *f[7];
@@ -207,9 +206,6 @@ int passwd_resolve_user(int rootfs_fd, const char *spec, struct passwd_user *ret
 	if (!isempty(group_arg) || matched) {
 		bool found = false;
 
-		r = read_etc(rootfs_fd, "group", &group, reterr);
-		if (r < 0)
-			return r;
 		cursor = group;
 		while ((line = next_line(&cursor))) {
 			char *f[4];
@@ -251,6 +247,19 @@ int passwd_resolve_user(int rootfs_fd, const char *spec, struct passwd_user *ret
 	*ret = u;
 	u = (struct passwd_user){};
 	return 0;
+}
+
+int passwd_resolve_user(int rootfs_fd, const char *spec, struct passwd_user *ret, struct za_error **reterr) {
+	_cleanup_free_ char *passwd = NULL, *group = NULL;
+	int r;
+
+	r = read_etc(rootfs_fd, "passwd", &passwd, reterr);
+	if (r < 0)
+		return r;
+	r = read_etc(rootfs_fd, "group", &group, reterr);
+	if (r < 0)
+		return r;
+	return passwd_resolve_text(passwd, group, spec, ret, reterr);
 }
 
 void passwd_user_release(struct passwd_user *u) {

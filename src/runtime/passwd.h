@@ -23,6 +23,9 @@ struct passwd_user {
  * create_failed "user 'x' not found in the image's /etc/passwd". Without an
  * explicit group, the supplementary groups are those listing the user. */
 int passwd_resolve_user(int rootfs_fd, const char *spec, struct passwd_user *ret, struct za_error **reterr);
+/* The same on the files' contents (NULL: the file does not exist). */
+int passwd_resolve_text(const char *passwd, const char *group, const char *spec, struct passwd_user *ret,
+                        struct za_error **reterr);
 void passwd_user_release(struct passwd_user *u);
 
 /* Open `path` (relative to the rootfs, leading '/' ignored) for reading,

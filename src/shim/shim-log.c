@@ -15,6 +15,7 @@
 #include "basic/macro.h"
 #include "shim/shim-log.h"
 #include "shim/shim-protocol.h"
+#include "shim/shim-util.h"
 #include "basic/banned.h"
 
 /* --- output sinks ----------------------------------------------------------- */
@@ -29,23 +30,9 @@ struct sink {
 	char buf[4096];
 };
 
-static int write_all(int fd, const char *p, size_t n) {
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static void sink_flush(struct sink *s) {
 	if (s->fd >= 0 && s->n > 0 && s->err == 0)
-		s->err = write_all(s->fd, s->buf, s->n);
+		s->err = shim_write_all(s->fd, s->buf, s->n);
 	s->n = 0;
 }
 
@@ -167,20 +154,11 @@ static void json_escape_to(struct sink *s, const unsigned char *p, size_t n) {
 }
 
 size_t shim_json_escape(char *out, size_t cap, const void *in, size_t n) {
-	struct sink *s, probe;
+	/* memory mode: the sink's write buffer stays untouched */
+	struct sink s = { .fd = -1, .mem = out, .mem_cap = out ? cap : 0 };
 
-	/* the 4 KiB buffer of struct sink is not used in memory mode */
-	s = &probe;
-	s->fd = -1;
-	s->mem = out;
-	s->mem_cap = out ? cap : 0;
-	s->total = 0;
-	s->err = 0;
-	s->n = 0;
-	if (!out)
-		s->mem = NULL;
-	json_escape_to(s, in, n);
-	return (size_t)s->total;
+	json_escape_to(&s, in, n);
+	return (size_t)s.total;
 }
 
 /* --- time --------------------------------------------------------------------- */
@@ -193,24 +171,45 @@ static char *put_num(char *p, unsigned long v, int width) {
 	return p + width;
 }
 
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian), after
+ * Howard Hinnant's days_from_civil inverse: gmtime_r would pull glibc's
+ * time zone code into the static binary. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
 void shim_format_time(char *buf, const struct timespec *ts) {
-	struct tm tm;
-	time_t t = ts->tv_sec;
+	int64_t secs = ts->tv_sec, days = secs / 86400, rem = secs % 86400, y;
+	unsigned m, d;
 	char *p = buf;
 
-	if (!gmtime_r(&t, &tm))
-		tm = (struct tm){ .tm_year = 70, .tm_mday = 1 };
-	p = put_num(p, (unsigned long)tm.tm_year + 1900, 4);
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	civil_from_days(days, &y, &m, &d);
+	if (y < 0 || y > 9999)
+		y = 0;
+	p = put_num(p, (unsigned long)y, 4);
 	*p++ = '-';
-	p = put_num(p, (unsigned long)tm.tm_mon + 1, 2);
+	p = put_num(p, m, 2);
 	*p++ = '-';
-	p = put_num(p, (unsigned long)tm.tm_mday, 2);
+	p = put_num(p, d, 2);
 	*p++ = 'T';
-	p = put_num(p, (unsigned long)tm.tm_hour, 2);
+	p = put_num(p, (unsigned long)(rem / 3600), 2);
 	*p++ = ':';
-	p = put_num(p, (unsigned long)tm.tm_min, 2);
+	p = put_num(p, (unsigned long)(rem / 60 % 60), 2);
 	*p++ = ':';
-	p = put_num(p, (unsigned long)tm.tm_sec, 2);
+	p = put_num(p, (unsigned long)(rem % 60), 2);
 	*p++ = '.';
 	p = put_num(p, (unsigned long)ts->tv_nsec, 9);
 	*p++ = 'Z';
@@ -295,7 +294,7 @@ static void record_emit(struct sink *s, const char *stream, const void *data, si
 
 int shim_log_write(struct shim_log *l, const char *stream, const void *data, size_t n, const struct timespec *ts) {
 	char when[SHIM_TIME_MAX];
-	struct sink s;
+	struct sink s = { .fd = -1 };
 	uint64_t need;
 	int r;
 
@@ -304,11 +303,6 @@ int shim_log_write(struct shim_log *l, const char *stream, const void *data, siz
 		return -EBADF;
 	}
 	shim_format_time(when, ts);
-	s.fd = -1;
-	s.mem = NULL;
-	s.total = 0;
-	s.err = 0;
-	s.n = 0;
 	record_emit(&s, stream, data, n, when);
 	need = s.total;
 	if (l->max_size > 0 && l->size > 0 && l->size + need > l->max_size) {
@@ -334,8 +328,8 @@ int shim_log_write(struct shim_log *l, const char *stream, const void *data, siz
 
 /* --- streams ------------------------------------------------------------------ */
 
-void shim_stream_init(struct shim_stream *s, const char *name, int fd, bool tty) {
-	*s = (struct shim_stream){ .name = name, .fd = fd, .tty = tty };
+void shim_stream_init(struct shim_stream *s, const char *name, int fd) {
+	*s = (struct shim_stream){ .name = name, .fd = fd };
 }
 
 void shim_stream_release(struct shim_stream *s) {
@@ -345,18 +339,16 @@ void shim_stream_release(struct shim_stream *s) {
 	s->len = 0;
 }
 
-/* Where to split a full buffer: before a UTF-8 sequence the cap would cut. */
+/* Where to split a full buffer: before a UTF-8 sequence the cap would cut
+ * (a lead byte in the last three bytes whose sequence runs past the end). */
 static size_t split_point(const unsigned char *p, size_t len) {
-	for (size_t back = 1; back <= 3 && back < len; back++) {
+	for (size_t back = 1; back <= 3 && back <= len; back++) {
 		unsigned char c = p[len - back];
 		if (c < 0x80)
-			return len; /* ASCII: nothing is cut */
+			return len;
 		if (c >= 0xC0) {
 			size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-			/* a lead byte whose sequence runs past the end */
-			if (k > back && utf8_valid_len(p + len - back, back) == 0 && c >= 0xC2 && c <= 0xF4)
-				return len - back;
-			return len;
+			return k > back && c >= 0xC2 && c <= 0xF4 && back < len ? len - back : len;
 		}
 	}
 	return len;

@@ -23,7 +23,6 @@ struct shim_log {
 struct shim_stream {
 	const char *name; /* SHIM_STREAM_STDOUT/STDERR, not owned */
 	int fd;           /* -1 once at EOF */
-	bool tty;         /* EIO means EOF */
 	char *buf;        /* SHIM_LOG_LINE_MAX bytes, allocated on first use */
 	size_t len;
 };
@@ -37,7 +36,8 @@ void shim_log_close(struct shim_log *l);
  * back to its previous size, so no half record stays. */
 int shim_log_write(struct shim_log *l, const char *stream, const void *data, size_t n, const struct timespec *ts);
 
-void shim_stream_init(struct shim_stream *s, const char *name, int fd, bool tty);
+/* Reads end at EOF or any error (a pty's master reads EIO at the end). */
+void shim_stream_init(struct shim_stream *s, const char *name, int fd);
 /* Turn bytes into records: complete lines at once, the rest kept until a
  * newline arrives, the buffer fills (split on a UTF-8 boundary) or flush. */
 int shim_stream_feed(struct shim_stream *s, struct shim_log *l, const void *data, size_t n,

@@ -45,6 +45,7 @@ static const char usage[] =
         "  sleep SECONDS          sleep (fractions allowed), then exit 0\n"
         "  oom [MAX_MIB]          allocate and touch memory until killed; exit 2 after MAX_MIB\n"
         "                         (4096), 3 if an allocation fails\n"
+        "  alloc MIB              allocate and touch MIB MiB, print 'allocated', sleep forever\n"
         "  flood LINES [BYTES]    print LINES numbered lines of BYTES bytes each (64), flush at the end\n"
         "  stderr TEXT            print TEXT to stderr\n"
         "  tcp PORT               echo server on PORT\n"
@@ -225,6 +226,25 @@ static int cmd_oom(int argc, char **argv) {
 	}
 	say("not killed after %" PRIu64 " MiB\n", mib);
 	return 2;
+}
+
+static int cmd_alloc(int argc, char **argv) {
+	uint64_t mib;
+	char *p;
+
+	if (argc < 1 || !parse_u64(argv[0], &mib) || mib == 0 || mib > 65536)
+		return die_usage("alloc: MIB must be 1..65536");
+	p = mmap(NULL, mib * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "alloc: mmap: %s\n", strerror(errno));
+		return 3;
+	}
+	for (size_t off = 0; off < mib * MIB; off += 4096)
+		p[off] = (char)(off | 1);
+	say("allocated %" PRIu64 " MiB\n", mib);
+	for (;;)
+		pause();
+	return 0;
 }
 
 static int cmd_flood(int argc, char **argv) {
@@ -547,16 +567,27 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{ "args", cmd_args },       { "env", cmd_env },
-	{ "id", cmd_id },           { "cwd", cmd_cwd },
-	{ "pid", cmd_pid },         { "hostname", cmd_hostname },
-	{ "fds", cmd_fds },         { "exit", cmd_exit },
-	{ "sleep", cmd_sleep },     { "oom", cmd_oom },
-	{ "flood", cmd_flood },     { "stderr", cmd_stderr },
-	{ "tcp", cmd_tcp },         { "http", cmd_http },
-	{ "signals", cmd_signals }, { "ignore-term", cmd_ignore_term },
-	{ "seccomp", cmd_seccomp }, { "write", cmd_write },
-	{ "cgroup", cmd_cgroup },   { "cpu", cmd_cpu },
+	{ "args", cmd_args },
+	{ "env", cmd_env },
+	{ "id", cmd_id },
+	{ "cwd", cmd_cwd },
+	{ "pid", cmd_pid },
+	{ "hostname", cmd_hostname },
+	{ "fds", cmd_fds },
+	{ "exit", cmd_exit },
+	{ "sleep", cmd_sleep },
+	{ "oom", cmd_oom },
+	{ "alloc", cmd_alloc },
+	{ "flood", cmd_flood },
+	{ "stderr", cmd_stderr },
+	{ "tcp", cmd_tcp },
+	{ "http", cmd_http },
+	{ "signals", cmd_signals },
+	{ "ignore-term", cmd_ignore_term },
+	{ "seccomp", cmd_seccomp },
+	{ "write", cmd_write },
+	{ "cgroup", cmd_cgroup },
+	{ "cpu", cmd_cpu },
 };
 
 int main(int argc, char **argv) {

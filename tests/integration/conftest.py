@@ -211,3 +211,225 @@ def big_image(registry, tmp_path_factory):
     """Reference of a ~200 MB, 5-layer image of random data in the anonymous
     registry (built and pushed on first use only, ~15 s; for benchmarks)."""
     return _testimages.push_big_image(tmp_path_factory.mktemp("big"), registry())
+
+
+# --- Runtime contract tests (contract): the zl-test image, one agent daemon
+# per test module and runtime with it loaded, and what "nothing left
+# behind" means. Stories in test_runtime_contract.py.
+import json as _json
+
+import testimage as _testimage
+
+# runtime name -> the extra `zlayer-agent daemon` arguments that select it.
+# Later runtimes add an entry here and reuse every runtime contract test.
+RUNTIMES = {"oci": []}
+# Containers' log size before rotation when the daemon lets tests set it.
+RUNTIME_TEST_LOG_MAX_SIZE = 1 << 20
+
+
+@pytest.fixture(scope="session")
+def zl_test_image(tmp_path_factory):
+    """testimage.TestImage: the `zl-test:latest` OCI layout, built once."""
+    try:
+        return _testimage.build(tmp_path_factory.mktemp("zl-test-image"))
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
+
+
+@pytest.fixture(scope="session", params=sorted(RUNTIMES))
+def runtime_name(request):
+    return request.param
+
+
+def _daemon_help(agent_bin):
+    try:
+        return subprocess.run([agent_bin, "daemon", "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def _mount_points():
+    """Mount points of this mount namespace, in mount order."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4:
+                out.append(fields[4].encode().decode("unicode_escape"))
+    return out
+
+
+class RuntimeDaemon(AgentDaemon):
+    """An AgentDaemon with the test image loaded (`image`: the name to run,
+    `image_digest`), the runtime it runs (`runtime`), and the ids and IPs
+    of every container the tests made (`created`, `ips`), for the
+    leftover checks. `log_max_size` is the containers' rotation size when
+    the daemon accepted --log-max-size, else None (the 100 MiB default)."""
+
+    def __init__(self, *a, runtime, **kw):
+        super().__init__(*a, **kw)
+        self.runtime = runtime
+        self.image = self.image_digest = None
+        self.created, self.ips = set(), set()
+        self.log_max_size = None
+
+    def runc_roots(self):
+        """Where the runtime keeps its state (runc/crun --root): RUNTIME/runc
+        by the OCI runtime's layout, plus any other root named on a running
+        runc/crun/shim command line under our directories."""
+        roots = {os.path.join(self.rundir, "runc")}
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            for flag in ("--root", "--runtime-root"):
+                if flag in argv[:-1]:
+                    r = argv[argv.index(flag) + 1]
+                    if r.startswith((str(self.rundir), str(self.root))):
+                        roots.add(r)
+        return sorted(roots)
+
+    def our_processes(self):
+        """(pid, cmdline) of live processes other than the daemon that belong
+        to this daemon's containers: shims and runtimes naming our
+        directories, and the test helper from the image."""
+        found = []
+        marks = (str(self.rundir), str(self.root))
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) in (os.getpid(), self.proc.pid if self.proc else -1):
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = [a for a in f.read().decode(errors="replace").split("\0") if a]
+            except OSError:
+                continue
+            if not argv:
+                continue
+            line = " ".join(argv)
+            if any(m in line for m in marks) or os.path.basename(argv[0]) == "zl-testhelper":
+                found.append((int(pid), line))
+        return found
+
+    def leftovers(self):
+        """Everything a removed container may leave behind, as readable lines;
+        [] when the machine is clean."""
+        left = []
+        for root in self.runc_roots():
+            if os.path.isdir(root):
+                ids = sorted(e for e in os.listdir(root) if os.path.isdir(os.path.join(root, e)))
+                if ids:
+                    listing = subprocess.run(["runc", "--root", root, "list"], capture_output=True, text=True)
+                    left.append(f"runtime state in {root}: {ids}\n{listing.stdout}{listing.stderr}")
+        for mp in _mount_points():
+            if any(mp == str(p) or mp.startswith(str(p) + "/") for p in (self.rundir, self.root)):
+                left.append(f"mount: {mp}")
+        for nsdir in (os.path.join(self.rundir, "netns"), os.path.join(self.root, "netns")):
+            if os.path.isdir(nsdir) and os.listdir(nsdir):
+                left.append(f"network namespaces in {nsdir}: {sorted(os.listdir(nsdir))}")
+        if os.path.isdir("/run/netns"):
+            mine = [n for n in os.listdir("/run/netns") if any(c in n for c in self.created)]
+            if mine:
+                left.append(f"network namespaces in /run/netns: {mine}")
+        for pid, line in self.our_processes():
+            left.append(f"process {pid}: {line}")
+        left += [f"cgroup: {p}" for p in self._cgroups()]
+        if self.ips or self.created:
+            r = subprocess.run(["iptables-save"], capture_output=True, text=True)
+            for line in r.stdout.splitlines():
+                if any(f"{ip}/" in line or f"{ip}:" in line for ip in self.ips) or \
+                        any(len(c) >= 8 and c in line for c in self.created):
+                    left.append(f"iptables: {line}")
+        return left
+
+    def _cgroups(self):
+        ids = [c for c in self.created if len(c) >= 8]
+        if not ids:
+            return []
+        found, stack = [], [("/sys/fs/cgroup", 0)]
+        while stack:
+            path, depth = stack.pop()
+            try:
+                entries = list(os.scandir(path))
+            except OSError:
+                continue
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    if any(c in e.name for c in ids):
+                        found.append(e.path)
+                    elif depth < 5:
+                        stack.append((e.path, depth + 1))
+        return found
+
+    def force_cleanup(self):
+        """Last resort after the tests: remove every container through the
+        agent, stop it, then undo by hand whatever is still there."""
+        if self.proc is not None and self.proc.poll() is None:
+            r = self.cli("ps", "-a", "--json", timeout=30)
+            try:
+                ids = [c["id"] for c in _json.loads(r.stdout)] if r.returncode == 0 else []
+            except ValueError:
+                ids = []
+            ids = sorted(set(ids) | self.created)
+            for i in range(0, len(ids), 20):
+                self.cli("rm", "-f", *ids[i:i + 20], timeout=120)
+            self.stop()
+        for root in self.runc_roots():
+            if os.path.isdir(root):
+                for cid in os.listdir(root):
+                    subprocess.run(["runc", "--root", root, "delete", "-f", cid], capture_output=True)
+        for pid, _ in self.our_processes():
+            try:
+                os.kill(pid, _signal.SIGKILL)
+            except OSError:
+                pass
+        for mp in reversed(_mount_points()):
+            if any(mp == str(p) or mp.startswith(str(p) + "/") for p in (self.rundir, self.root)):
+                subprocess.run(["umount", "-l", mp], capture_output=True)
+        for cg in self._cgroups():
+            try:
+                os.rmdir(cg)
+            except OSError:
+                pass
+        _shutil.rmtree(self.rundir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def runtime_daemon(runtime_name, agent_bin, zl_test_image, tmp_path_factory):
+    """A RuntimeDaemon for this module with `zl-test:latest` loaded, per
+    runtime in RUNTIMES. After the module: every container removed and the
+    machine cleaned by hand if the agent left anything (the tests check
+    leftovers themselves, before this)."""
+    base = tmp_path_factory.mktemp(f"runtime-{runtime_name}")
+    root = base / "root"
+    rundir = _tempfile.mkdtemp(prefix="zl-rt-", dir="/tmp")  # short: sun_path is 108 bytes
+    cfg = base / "empty-docker-config"
+    cfg.mkdir()
+    env = dict(os.environ)
+    env.pop("ZLAYER_LOG_FORMAT", None)
+    env["DOCKER_CONFIG"] = str(cfg)
+    args = list(RUNTIMES[runtime_name])
+    log_max = None
+    if "--log-max-size" in _daemon_help(agent_bin):
+        log_max = RUNTIME_TEST_LOG_MAX_SIZE
+        args += ["--log-max-size", str(log_max)]
+    d = RuntimeDaemon(agent_bin, root, rundir, args, env, base / "daemon.log", dict(env), runtime=runtime_name)
+    d.log_max_size = log_max
+    try:
+        d.start()
+        r = d.cli("load", zl_test_image.source)
+        if r.returncode != 0:
+            pytest.fail(f"load {zl_test_image.source}: {r.stderr}\n--- daemon:\n{d.log_tail()}")
+        d.image_digest = zl_test_image.digest
+        r = d.cli("tag", zl_test_image.digest, zl_test_image.name)
+        d.image = zl_test_image.name if r.returncode == 0 else zl_test_image.source
+        yield d
+    finally:
+        crashed = d.proc is not None and d.proc.poll() is not None and not d.expected_exit
+        tail = d.log_tail()
+        d.force_cleanup()
+    if crashed:
+        pytest.fail(f"agent daemon died with {d.proc.returncode}:\n{tail}")

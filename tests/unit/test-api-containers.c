@@ -13,7 +13,6 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "api/containers.h"
 #include "api/daemon.h"
 #include "basic/alloc.h"
 #include "basic/fileio.h"
@@ -21,6 +20,7 @@
 #include "basic/parse.h"
 #include "basic/strbuf.h"
 #include "cli/client.h"
+#include "runtime/runtime.h"
 #include "store/store-images.h"
 
 #define IMAGE_DIGEST "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -281,7 +281,9 @@ static int f_exec(struct runtime *rt, const char *id, char *const *argv, size_t 
 }
 
 static int f_stats(struct runtime *rt, const char *id, struct container_stats *ret, struct za_error **reterr) {
-	*ret = (struct container_stats){ .cpu_percent = 12.5, .memory_usage = 1 << 20, .memory_limit = 1 << 30, .pids = 3 };
+	*ret = (struct container_stats){
+		.cpu_percent = 12.5, .memory_usage = 1 << 20, .memory_limit = 1 << 30, .pids = 3
+	};
 	return 0;
 }
 
@@ -312,8 +314,6 @@ static const struct runtime_ops fake_ops = {
 	.inspect = f_inspect,
 };
 
-static struct runtime fake_rt = { .ops = &fake_ops };
-
 /* Test side: append a log record / end a container. */
 static void fake_append(const char *id, const char *stream, int64_t t, const char *text) {
 	pthread_mutex_lock(&fake.lock);
@@ -327,6 +327,7 @@ static struct {
 	char dir[64];
 	struct daemon_config cfg;
 	struct daemon *d;
+	const struct runtime_ops *real_ops;
 	pthread_t thread;
 } env;
 
@@ -355,9 +356,17 @@ static void start_daemon(void) {
 	assert_int_equal(daemon_config_finish(&env.cfg, NULL), 0);
 	assert_int_equal(daemon_new(&env.cfg, &env.d, NULL), 0);
 	assert_int_equal(store_image_put(env.d->store, &img, NULL), 0);
-	assert_int_equal(api_containers_register(env.d, &fake_rt), 0);
+	/* The daemon's container endpoints run on the fake from now on: the
+	 * runtime object is shared, and nothing used it yet (the loop has not
+	 * run). */
+	env.real_ops = env.d->runtime->ops;
+	env.d->runtime->ops = &fake_ops;
 	setenv("ZLAYER_RUNTIME_DIR", run, 1);
 	assert_int_equal(pthread_create(&env.thread, NULL, loop_main, NULL), 0);
+}
+
+static void restore_ops(void *userdata) {
+	env.d->runtime->ops = env.real_ops;
 }
 
 static void on_stop(void *userdata) {
@@ -370,6 +379,8 @@ static int64_t stop_daemon(void) {
 
 	daemon_post(env.d, on_stop, NULL);
 	pthread_join(env.thread, NULL);
+	/* the EXIT hooks ran in daemon_free: workers are gone before the swap */
+	daemon_post(env.d, restore_ops, NULL);
 	env.d = daemon_free(env.d);
 	daemon_config_release(&env.cfg);
 	rm_rf(env.dir);
@@ -437,9 +448,8 @@ static void assert_error_json(json_t *j, const char *kind, const char *part) {
 
 /* POST /v1/containers with config; the id. */
 static char *create(const char *config_json, const char *pull) {
-	_cleanup_free_ char *body =
-	        xasprintf("{\"config\": %s%s%s%s}", config_json, pull ? ", \"pull\": \"" : "", pull ? pull : "",
-	                  pull ? "\"" : "");
+	_cleanup_free_ char *body = xasprintf("{\"config\": %s%s%s%s}", config_json, pull ? ", \"pull\": \"" : "",
+	                                      pull ? pull : "", pull ? "\"" : "");
 	json_t *j = http("POST", "/v1/containers", body, 201);
 	char *id = xstrdup(json_string_value(json_object_get(j, "id")));
 
@@ -769,7 +779,8 @@ static void test_auto_remove(void **state) {
 
 	/* detached: removed once it exits */
 	{
-		_cleanup_free_ char *id2 = create("{\"image\": \"busybox\", \"auto_remove\": true, \"args\": [\"sleep\"]}", NULL);
+		_cleanup_free_ char *id2 =
+		        create("{\"image\": \"busybox\", \"auto_remove\": true, \"args\": [\"sleep\"]}", NULL);
 		_cleanup_free_ char *start = xasprintf("/v1/containers/start?id=%s", id2);
 		_cleanup_free_ char *kill = xasprintf("/v1/containers/kill?id=%s&signal=9", id2);
 

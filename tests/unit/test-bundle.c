@@ -555,8 +555,12 @@ static void test_resources(void **state) {
 	rm_rf(f->bundle);
 
 	f->cfg.resources.cpu = 0.001; /* below the kernel's 1 ms minimum */
+	f->cfg.resources.memory_swap = 0;
 	c = generate(f);
 	assert_int_equal(geti(c, "linux.resources.cpu.quota"), 1000);
+	/* no swap limit given: Docker's, as much swap as memory */
+	if (access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0)
+		assert_int_equal(geti(c, "linux.resources.memory.swap"), 512 << 20);
 	rm_rf(f->bundle);
 
 	f->cfg.resources.memory_swap = 64u << 20;
@@ -894,6 +898,35 @@ static void test_from_service(void **state) {
 	assert_null(c.id);
 }
 
+static void test_odd_input(void **state) {
+	struct fixture *f = *state;
+	json_t *c;
+
+	/* not UTF-8: kept, with U+FFFD, rather than silently dropped */
+	f->cfg.args = strv("caf\xe9", NULL);
+	/* an unresolved "NAME" is dropped, as docker run drops it */
+	f->cfg.env = strv("UNSET", "=novalue", "OK=1", NULL);
+	c = generate(f);
+	assert_strv_json(get(c, "process.args"),
+	                 (const char *const[]){ "/docker-entrypoint.sh", "caf\xef\xbf\xbd", NULL });
+	assert_false(array_has(get(c, "process.env"), "UNSET"));
+	assert_false(array_has(get(c, "process.env"), "=novalue"));
+	assert_true(array_has(get(c, "process.env"), "OK=1"));
+	rm_rf(f->bundle);
+
+	/* net.* sysctls need the container's own network namespace */
+	f->cfg.network_mode = SPEC_NETWORK_HOST;
+	f->cfg.sysctls = xnew(struct spec_kv, 1);
+	f->cfg.sysctls[0] = (struct spec_kv){ xstrdup("net.core.somaxconn"), xstrdup("1024") };
+	f->cfg.n_sysctls = 1;
+	expect_failure(f, ZA_ERROR_CREATE_FAILED, "sysctl 'net.core.somaxconn' cannot be set with network_mode host");
+
+	/* a relative mount target */
+	f->cfg.network_mode = SPEC_NETWORK_BRIDGE;
+	add_mount(&f->cfg, CONTAINER_MOUNT_TMPFS, NULL, "relative", false);
+	expect_failure(f, ZA_ERROR_CREATE_FAILED, "mount target 'relative' must be an absolute path");
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_args, setup, teardown),
@@ -909,6 +942,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_readonly_labels_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_info_and_exec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_odd_input, setup, teardown),
 		cmocka_unit_test(test_from_service),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

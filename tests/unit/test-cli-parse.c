@@ -253,26 +253,13 @@ static void test_human(void **state) {
 		double secs;
 		const char *text;
 	} cases[] = {
-		{ 0, "Less than a second" },
-		{ 0.9, "Less than a second" },
-		{ 1, "1 second" },
-		{ 1.9, "1 second" },
-		{ 59, "59 seconds" },
-		{ 60, "About a minute" },
-		{ 119, "About a minute" },
-		{ 120, "2 minutes" },
-		{ 3599, "59 minutes" },
-		{ 3600, "About an hour" },
-		{ 5399, "About an hour" },
-		{ 5400, "2 hours" },
-		{ 47 * 3600, "47 hours" },
-		{ 48 * 3600, "2 days" },
-		{ 13 * 86400, "13 days" },
-		{ 14 * 86400, "2 weeks" },
-		{ 59 * 86400, "8 weeks" },
-		{ 60 * 86400, "2 months" },
-		{ 729 * 86400, "24 months" },
-		{ 730 * 86400, "2 years" },
+		{ 0, "Less than a second" },  { 0.9, "Less than a second" }, { 1, "1 second" },
+		{ 1.9, "1 second" },          { 59, "59 seconds" },          { 60, "About a minute" },
+		{ 119, "About a minute" },    { 120, "2 minutes" },          { 3599, "59 minutes" },
+		{ 3600, "About an hour" },    { 5399, "About an hour" },     { 5400, "2 hours" },
+		{ 47 * 3600, "47 hours" },    { 48 * 3600, "2 days" },       { 13 * 86400, "13 days" },
+		{ 14 * 86400, "2 weeks" },    { 59 * 86400, "8 weeks" },     { 60 * 86400, "2 months" },
+		{ 729 * 86400, "24 months" }, { 730 * 86400, "2 years" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -337,9 +324,9 @@ static void test_exit_and_bytes(void **state) {
 
 int main(void) {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ports),  cmocka_unit_test(test_volumes), cmocka_unit_test(test_tmpfs),
-		cmocka_unit_test(test_env),    cmocka_unit_test(test_memory),  cmocka_unit_test(test_since),
-		cmocka_unit_test(test_human),  cmocka_unit_test(test_status),  cmocka_unit_test(test_exit_and_bytes),
+		cmocka_unit_test(test_ports), cmocka_unit_test(test_volumes), cmocka_unit_test(test_tmpfs),
+		cmocka_unit_test(test_env),   cmocka_unit_test(test_memory),  cmocka_unit_test(test_since),
+		cmocka_unit_test(test_human), cmocka_unit_test(test_status),  cmocka_unit_test(test_exit_and_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,20 +22,23 @@ static json_t *load(const char *text) {
 }
 
 static void test_config_full(void **state) {
-	json_t *j = load("{\"id\": \"web-1\", \"image\": \"busybox:1\", \"entrypoint\": [\"/bin/sh\", \"-c\"],"
-	                 " \"args\": [\"echo hi\"], \"env\": [\"A=1\", \"B=\"], \"workdir\": \"/srv\","
-	                 " \"user\": \"1000:1000\", \"hostname\": \"web\", \"labels\": {\"app\": \"web\"},"
-	                 " \"mounts\": [{\"type\": \"bind\", \"source\": \"/data\", \"target\": \"/d\", \"readonly\": true},"
-	                 "  {\"type\": \"volume\", \"source\": \"vol\", \"target\": \"/v\"},"
-	                 "  {\"type\": \"volume\", \"target\": \"/anon\"},"
-	                 "  {\"type\": \"tmpfs\", \"target\": \"/t\", \"size\": \"64Mi\", \"mode\": 1023},"
-	                 "  {\"source\": \"/x\", \"target\": \"/x\"}],"
-	                 " \"ports\": [{\"host_port\": 8080, \"container_port\": 80},"
-	                 "  {\"container_port\": 53, \"protocol\": \"udp\", \"host_ip\": \"::1\"}],"
-	                 " \"network_mode\": \"host\", \"resources\": {\"cpu\": 1.5, \"memory\": \"512Mi\", \"pids_limit\": 100},"
-	                 " \"read_only_rootfs\": true, \"tty\": true, \"auto_remove\": true, \"cap_add\": [\"CAP_NET_ADMIN\"],"
-	                 " \"cap_drop\": [\"ALL\"], \"privileged\": false, \"stop_signal\": \"SIGINT\", \"stop_grace\": \"1m30s\","
-	                 " \"dns\": [\"1.1.1.1\"], \"extra_hosts\": [\"db:10.0.0.2\"]}");
+	json_t *j = load(
+	        "{\"id\": \"web-1\", \"image\": \"busybox:1\", \"entrypoint\": [\"/bin/sh\", \"-c\"],"
+	        " \"args\": [\"echo hi\"], \"env\": [\"A=1\", \"B=\"], \"workdir\": \"/srv\","
+	        " \"user\": \"1000:1000\", \"hostname\": \"web\", \"labels\": {\"app\": \"web\"},"
+	        " \"mounts\": [{\"type\": \"bind\", \"source\": \"/data\", \"target\": \"/d\", \"readonly\": true},"
+	        "  {\"type\": \"volume\", \"source\": \"vol\", \"target\": \"/v\"},"
+	        "  {\"type\": \"volume\", \"target\": \"/anon\"},"
+	        "  {\"type\": \"tmpfs\", \"target\": \"/t\", \"size\": \"64Mi\", \"mode\": 1023},"
+	        "  {\"source\": \"/x\", \"target\": \"/x\"}],"
+	        " \"ports\": [{\"host_port\": 8080, \"container_port\": 80},"
+	        "  {\"container_port\": 53, \"protocol\": \"udp\", \"host_ip\": \"::1\"}],"
+	        " \"network_mode\": \"host\", \"resources\": {\"cpu\": 1.5, \"memory\": \"512Mi\", \"pids_limit\": "
+	        "100},"
+	        " \"read_only_rootfs\": true, \"tty\": true, \"auto_remove\": true, \"cap_add\": [\"CAP_NET_ADMIN\"],"
+	        " \"cap_drop\": [\"ALL\"], \"privileged\": false, \"stop_signal\": \"SIGINT\", \"stop_grace\": "
+	        "\"1m30s\","
+	        " \"dns\": [\"1.1.1.1\"], \"extra_hosts\": [\"db:10.0.0.2\"]}");
 	struct container_config c;
 
 	assert_int_equal(container_config_from_json(j, &c, NULL), 0);
@@ -129,10 +132,13 @@ static void test_config_errors(void **state) {
 		{ "{\"image\": \"a\", \"stop_signal\": 0}", "config.stop_signal: expected a signal name" },
 		{ "{\"image\": \"a\", \"stop_grace\": \"10\"}", "config.stop_grace: expected a duration" },
 		{ "{\"image\": \"a\", \"stop_grace\": -1}", "config.stop_grace: expected a duration" },
-		{ "{\"image\": \"a\", \"resources\": {\"cpu\": -1}}", "config.resources.cpu: expected a number of cores" },
+		{ "{\"image\": \"a\", \"resources\": {\"cpu\": -1}}",
+		  "config.resources.cpu: expected a number of cores" },
 		{ "{\"image\": \"a\", \"resources\": {\"gpu\": 1}}", "config.resources.gpu: unknown field" },
-		{ "{\"image\": \"a\", \"resources\": {\"memory\": \"lots\"}}", "config.resources.memory: expected a size" },
-		{ "{\"image\": \"a\", \"resources\": {\"pids_limit\": 1.5}}", "config.resources.pids_limit: expected an integer" },
+		{ "{\"image\": \"a\", \"resources\": {\"memory\": \"lots\"}}",
+		  "config.resources.memory: expected a size" },
+		{ "{\"image\": \"a\", \"resources\": {\"pids_limit\": 1.5}}",
+		  "config.resources.pids_limit: expected an integer" },
 		{ "{\"image\": \"a\", \"mounts\": {}}", "config.mounts: expected an array" },
 		{ "{\"image\": \"a\", \"mounts\": [{\"target\": \"/x\"}]}",
 		  "config.mounts[0]: a bind mount needs 'source', an absolute path on the host" },
@@ -150,7 +156,8 @@ static void test_config_errors(void **state) {
 		  "config.mounts[0].mode: expected an integer from 0 to 4095" },
 		{ "{\"image\": \"a\", \"mounts\": [{\"type\": \"tmpfs\", \"target\": \"/x\", \"rw\": true}]}",
 		  "config.mounts[0].rw: unknown field" },
-		{ "{\"image\": \"a\", \"ports\": [{\"host_port\": 80}]}", "config.ports[0]: 'container_port' is required" },
+		{ "{\"image\": \"a\", \"ports\": [{\"host_port\": 80}]}",
+		  "config.ports[0]: 'container_port' is required" },
 		{ "{\"image\": \"a\", \"ports\": [{\"container_port\": 0}]}",
 		  "config.ports[0].container_port: expected an integer from 1 to 65535" },
 		{ "{\"image\": \"a\", \"ports\": [{\"container_port\": 80, \"host_port\": 65536}]}",
@@ -288,7 +295,8 @@ static void test_timestamps(void **state) {
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 		if (timestamp_parse(bad[i], &ns) >= 0)
 			fail_msg("'%s' parsed", bad[i]);
-	assert_string_equal(timestamp_format(buf, INT64_C(1700000000) * 1000000000 + 42), "2023-11-14T22:13:20.000000042Z");
+	assert_string_equal(timestamp_format(buf, INT64_C(1700000000) * 1000000000 + 42),
+	                    "2023-11-14T22:13:20.000000042Z");
 	assert_int_equal(timestamp_parse(buf, &ns), 0);
 	assert_true(ns == INT64_C(1700000000) * 1000000000 + 42);
 }
@@ -316,8 +324,11 @@ static void test_lossy(void **state) {
 	j = json_string_lossy("héllo\n", 7);
 	assert_string_equal(json_string_value(j), "héllo\n");
 	json_decref(j);
-	j = json_string_lossy("a\xff" "b\xc3", 4);
-	assert_string_equal(json_string_value(j), "a\xef\xbf\xbd" "b\xef\xbf\xbd");
+	j = json_string_lossy("a\xff"
+	                      "b\xc3",
+	                      4);
+	assert_string_equal(json_string_value(j), "a\xef\xbf\xbd"
+	                                          "b\xef\xbf\xbd");
 	json_decref(j);
 	j = json_string_lossy("\xed\xa0\x80x", 4); /* a UTF-16 surrogate */
 	assert_string_equal(json_string_value(j), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdx");
@@ -346,10 +357,10 @@ static void test_ids(void **state) {
 
 int main(void) {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config_full), cmocka_unit_test(test_config_minimal),
+		cmocka_unit_test(test_config_full),   cmocka_unit_test(test_config_minimal),
 		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_config_caps),
-		cmocka_unit_test(test_status_json), cmocka_unit_test(test_timestamps),
-		cmocka_unit_test(test_signals),      cmocka_unit_test(test_lossy),
+		cmocka_unit_test(test_status_json),   cmocka_unit_test(test_timestamps),
+		cmocka_unit_test(test_signals),       cmocka_unit_test(test_lossy),
 		cmocka_unit_test(test_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
