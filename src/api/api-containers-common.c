@@ -169,6 +169,17 @@ int containers_reply_bad_query(struct api_request *req, const char *name, const 
 
 /* --- auto-remove -------------------------------------------------------------- */
 
+static void watched_remove(struct containers *cs, const char *id) {
+	pthread_mutex_lock(&cs->lock);
+	for (char **i = cs->watched; i && *i; i++)
+		if (streq(*i, id)) {
+			free(*i);
+			memmove(i, i + 1, (strv_length(i + 1) + 1) * sizeof(char *));
+			break;
+		}
+	pthread_mutex_unlock(&cs->lock);
+}
+
 struct watch {
 	struct containers *cs;
 	char *id;
@@ -206,14 +217,7 @@ static void *watch_thread(void *p) {
 			log_info("container %s exited (%d) and was removed", id, w.exit_code);
 	}
 out:
-	pthread_mutex_lock(&cs->lock);
-	for (char **i = cs->watched; i && *i; i++)
-		if (streq(*i, id)) {
-			free(*i);
-			memmove(i, i + 1, (strv_length(i + 1) + 1) * sizeof(char *));
-			break;
-		}
-	pthread_mutex_unlock(&cs->lock);
+	watched_remove(cs, id);
 	free(wa->id);
 	free(wa);
 	containers_thread_exit(cs);
@@ -238,6 +242,7 @@ void containers_watch_arm(struct containers *cs, const char *id) {
 	wa->cs = cs;
 	wa->id = xstrdup(id);
 	if (containers_spawn(cs, watch_thread, wa, NULL) < 0) {
+		watched_remove(cs, id);
 		free(wa->id);
 		free(wa);
 		log_warning("cannot watch container %s for auto-remove", id);

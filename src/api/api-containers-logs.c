@@ -4,9 +4,10 @@
  * A worker reads the runtime's log in batches and hands each batch to the
  * loop thread, waiting until the loop has queued it on the stream (so a
  * huge log never piles up in memory ahead of the stream). Following polls
- * the runtime every CONTAINERS_POLL_MS from the last record seen (records
- * with the same timestamp are counted, so none is sent twice), until the
- * container stops and one more read drains its log, or the client leaves.
+ * the runtime every CONTAINERS_POLL_MS (longer for huge logs) from the last
+ * record seen (records with the same timestamp are counted, so none is
+ * sent twice), until the container stops and one more read drains its log,
+ * or the client leaves.
  * While a stream is open the container is a "follower": auto-remove waits
  * for it, so `run --rm` sees every line and the exit. */
 #include <time.h>
@@ -21,6 +22,7 @@
 #define LOG_BATCH_BYTES (256 * 1024)
 #define LOG_BATCH_LINES 1024
 #define LOG_TAIL_MAX    100000
+#define LOG_POLL_MAX_MS 5000 /* longest pause between two reads of a followed log */
 
 struct logs_session {
 	struct containers *cs;
@@ -136,7 +138,7 @@ static void session_done(void *userdata) {
 static void session_flush(struct logs_session *s) {
 	struct logs_batch *b;
 
-	if (!s->batch || json_array_size(s->batch) == 0)
+	if (!s->batch)
 		return;
 	b = xnew(struct logs_batch, 1);
 	b->s = s;
@@ -195,7 +197,29 @@ static int64_t now_ns(void) {
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Read (and with follow, keep reading) the log into the stream. */
+struct counter {
+	struct logs_session *s;
+	uint64_t n;
+};
+
+static int count_at_last(const char *stream, int64_t time_ns, const char *text, size_t len, void *userdata) {
+	struct counter *c = userdata;
+
+	if (time_ns == c->s->last_ns)
+		c->n++;
+	return session_stopped(c->s) ? -ECANCELED : 0;
+}
+
+static uint64_t monotonic_ms(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Read (and with follow, keep reading) the log into the stream. Each read
+ * costs what the whole log costs to scan, so the pause between reads grows
+ * with it (4x the read, up to LOG_POLL_MAX_MS): a huge log followed costs
+ * at most a fifth of a core, and new lines wait at most that long. */
 static int session_pump(struct logs_session *s) {
 	struct runtime *rt = s->cs->rt;
 	struct log_options o = { .tail = s->tail, .since_ns = s->since_ns };
@@ -211,10 +235,20 @@ static int session_pump(struct logs_session *s) {
 	for (;;) {
 		_cleanup_za_error_ struct za_error *err = NULL;
 		struct container_status st = {};
+		uint64_t t0 = monotonic_ms(), pause;
 
 		s->skip = s->n_at_last;
 		r = rt->ops->logs(rt, s->id, &o, on_record, s, &err);
-		session_flush(s);
+		session_flush(s); /* nothing when the read found nothing */
+		if (r >= 0 && o.tail > 0 && s->follow && s->n_at_last > 0) {
+			/* A tail shows the last records of a time that may have more
+			 * before them (the shim stamps a whole read at once): count
+			 * them all, or the next read would send the rest. */
+			struct counter c = { .s = s };
+			struct log_options co = { .since_ns = s->last_ns };
+			if (rt->ops->logs(rt, s->id, &co, count_at_last, &c, NULL) >= 0 && c.n > s->n_at_last)
+				s->n_at_last = c.n;
+		}
 		if (r < 0) {
 			if (err && err->kind == ZA_ERROR_NOT_FOUND && s->follow)
 				return 0; /* removed while we followed: the end of its log */
@@ -224,7 +258,8 @@ static int session_pump(struct logs_session *s) {
 		}
 		if (!s->follow || last_read || session_stopped(s))
 			break;
-		if (!containers_sleep(s->cs, CONTAINERS_POLL_MS, &s->closed))
+		pause = MIN(MAX((monotonic_ms() - t0) * 4, (uint64_t)CONTAINERS_POLL_MS), (uint64_t)LOG_POLL_MAX_MS);
+		if (!containers_sleep(s->cs, (unsigned)pause, &s->closed))
 			break;
 		if (rt->ops->state(rt, s->id, &st, NULL) < 0)
 			break;
@@ -281,6 +316,10 @@ static void *session_thread(void *userdata) {
 		if (r < 0)
 			goto done;
 		log_debug("started container %s attached", s->id);
+		/* Started: the reply is a stream now, even before any output. */
+		if (!s->batch)
+			s->batch = json_array();
+		session_flush(s);
 	}
 	r = session_pump(s);
 	if (r >= 0 && s->attach)

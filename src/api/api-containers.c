@@ -12,8 +12,8 @@
  * on a worker and posts its result back.
  *
  * Waiting polls the runtime's state rather than blocking in its wait(), so
- * a shutdown can end the worker; auto-remove watchers do the same, record
- * the exit for late waiters and let open log streams drain first. */
+ * a shutdown can end the worker (auto-remove, in api-containers-common.c,
+ * does the same). */
 #include <inttypes.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -50,7 +50,6 @@ struct job {
 	char *id;
 	/* parameters */
 	struct container_config cfg;
-	char *pull;
 	uint64_t timeout_nsec;
 	int sig;
 	bool force, all;
@@ -77,7 +76,6 @@ static struct job *job_new(struct containers *cs, struct api_request *req, job_f
 static void job_free(struct job *j) {
 	free(j->id);
 	container_config_release(&j->cfg);
-	free(j->pull);
 	strv_free(j->argv);
 	za_error_free(j->err);
 	json_decref(j->reply);
@@ -575,6 +573,21 @@ static void containers_stop(struct daemon *d, void *userdata) {
 	atomic_store(&cs->cancel, true);
 }
 
+static void containers_free(void *userdata) {
+	struct containers *cs = userdata;
+
+	for (struct containers_follower *f = cs->followers, *next; f; f = next) {
+		next = f->next;
+		free(f->id);
+		free(f);
+	}
+	for (size_t i = 0; i < CONTAINERS_EXIT_CACHE; i++)
+		free(cs->exits[i].id);
+	strv_free(cs->watched);
+	pthread_mutex_destroy(&cs->lock);
+	free(cs);
+}
+
 static void containers_exit(struct daemon *d, void *userdata) {
 	struct containers *cs = userdata;
 
@@ -586,16 +599,9 @@ static void containers_exit(struct daemon *d, void *userdata) {
 		log_warning("%u container workers still running at exit", atomic_load(&cs->threads));
 		return;
 	}
-	for (struct containers_follower *f = cs->followers, *next; f; f = next) {
-		next = f->next;
-		free(f->id);
-		free(f);
-	}
-	for (size_t i = 0; i < CONTAINERS_EXIT_CACHE; i++)
-		free(cs->exits[i].id);
-	strv_free(cs->watched);
-	pthread_mutex_destroy(&cs->lock);
-	free(cs);
+	/* The workers' last posts (replies, a pull's end) are still queued and
+	 * use `cs`: free it after them. */
+	daemon_post(d, containers_free, cs);
 }
 
 int api_containers_register(struct daemon *d, struct runtime *rt) {

@@ -445,8 +445,8 @@ json_t *container_status_to_json(const struct container_status *s) {
 	return json_pack("{s:s?, s:s?, s:s?, s:s?, s:i, s:s?, s:i, s:i, s:b, s:s?, s:o, s:o, s:o, s:I, s:I, s:I}", "id",
 	                 s->id, "image", s->image, "image_digest", s->image_digest, "state",
 	                 container_state_to_string(s->state), "pid", (int)s->pid, "ip", s->ip, "exit_code",
-	                 s->exit_code, "signal", s->signal, "oom_killed", s->oom_killed, "reason", s->reason,
-	                 "created_at", time_json(s->created_ns), "started_at", time_json(s->started_ns), "finished_at",
+	                 s->exit_code, "signal", s->signal, "oom_killed", s->oom_killed, "reason", s->reason, "created",
+	                 time_json(s->created_ns), "started_at", time_json(s->started_ns), "finished_at",
 	                 time_json(s->finished_ns), "created_ns", (json_int_t)s->created_ns, "started_ns",
 	                 (json_int_t)s->started_ns, "finished_ns", (json_int_t)s->finished_ns);
 }

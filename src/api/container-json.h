@@ -33,7 +33,7 @@ bool container_id_valid(const char *id);
 int container_config_from_json(json_t *j, struct container_config *ret, struct za_error **reterr);
 
 /* {id, image, image_digest, state, pid, ip, exit_code, signal, oom_killed,
- *  reason, created_at, started_at, finished_at, created_ns, started_ns,
+ *  reason, created, started_at, finished_at, created_ns, started_ns,
  *  finished_ns} */
 json_t *container_status_to_json(const struct container_status *s);
 /* The outcome a status describes (reason from state, OOM and signal). */

@@ -46,6 +46,14 @@ static const char *jstr(json_t *o, const char *key) {
 	return json_string_value(json_object_get(o, key));
 }
 
+/* A json string of the malloc'd s, which it frees. */
+static json_t *json_string_take(char *s) {
+	json_t *j = json_string(s);
+
+	free(s);
+	return j ? j : json_string("");
+}
+
 static int64_t jint(json_t *o, const char *key) {
 	return json_integer_value(json_object_get(o, key));
 }
@@ -231,6 +239,13 @@ static int ps_run(int argc, char *argv[]) {
 	if (api_client_call("GET", all ? "/v1/containers?all=1" : "/v1/containers", NULL, &reply, &err) < 0)
 		return fail(err);
 	arr = json_object_get(reply, "containers");
+	/* The STATUS text, as the table shows it. */
+	json_array_foreach(arr, i, ct) {
+		int status = cli_exit_status((int)jint(ct, "exit_code"), (int)jint(ct, "signal"));
+		json_object_set_new(ct, "status",
+		                    json_string_take(cli_status_text(jstr(ct, "state"), status, jint(ct, "started_ns"),
+		                                                     jint(ct, "finished_ns"), now)));
+	}
 	if (json) {
 		print_json(arr ? arr : json_array());
 		json_decref(reply);
@@ -242,14 +257,14 @@ static int ps_run(int argc, char *argv[]) {
 		width[k] = strlen(headers[k]);
 	json_array_foreach(arr, i, ct) {
 		const char *state = jstr(ct, "state");
-		int status = cli_exit_status((int)jint(ct, "exit_code"), (int)jint(ct, "signal"));
+		bool running = state && (streq(state, "running") || streq(state, "stopping"));
 
 		rows[i] = xnew(char *, PS_COLUMNS);
 		rows[i][0] = xstrdup(strempty(jstr(ct, "id")));
 		rows[i][1] = xstrdup(strempty(jstr(ct, "image")));
 		rows[i][2] = xstrdup(strempty(state));
-		rows[i][3] = cli_status_text(state, status, jint(ct, "started_ns"), jint(ct, "finished_ns"), now);
-		rows[i][4] = xstrdup(jstr(ct, "ip") ?: "");
+		rows[i][3] = xstrdup(strempty(jstr(ct, "status")));
+		rows[i][4] = xstrdup(running ? strempty(jstr(ct, "ip")) : ""); /* a stopped one has none */
 		for (int k = 0; k < PS_COLUMNS; k++)
 			width[k] = MAX(width[k], strlen(rows[i][k]));
 	}

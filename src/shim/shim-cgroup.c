@@ -119,7 +119,7 @@ int shim_oom_open(struct shim_oom *o, const char *cgroup_root, pid_t pid) {
 		if (!cands[i][1][0])
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s%s%s%s", cgroup_root, cands[i][0],
-				     streq(cands[i][1], "/") ? "" : cands[i][1], cands[i][2]) >= sizeof(path))
+		                     streq(cands[i][1], "/") ? "" : cands[i][1], cands[i][2]) >= sizeof(path))
 			continue;
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)

@@ -21,8 +21,8 @@
 /* --- output sinks ----------------------------------------------------------- */
 
 struct sink {
-	int fd;         /* -1: count only, or copy to mem */
-	char *mem;      /* bounded copy target (shim_json_escape) */
+	int fd;    /* -1: count only, or copy to mem */
+	char *mem; /* bounded copy target (shim_json_escape) */
 	size_t mem_cap;
 	uint64_t total; /* bytes produced */
 	int err;
@@ -388,8 +388,7 @@ static int stream_alloc(struct shim_stream *s) {
 	return 0;
 }
 
-int shim_stream_feed(struct shim_stream *s, struct shim_log *l, const void *data, size_t n,
-		     const struct timespec *ts) {
+int shim_stream_feed(struct shim_stream *s, struct shim_log *l, const void *data, size_t n, const struct timespec *ts) {
 	const char *p = data;
 	int r = stream_alloc(s), k;
 

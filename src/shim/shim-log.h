@@ -40,8 +40,7 @@ int shim_log_write(struct shim_log *l, const char *stream, const void *data, siz
 void shim_stream_init(struct shim_stream *s, const char *name, int fd);
 /* Turn bytes into records: complete lines at once, the rest kept until a
  * newline arrives, the buffer fills (split on a UTF-8 boundary) or flush. */
-int shim_stream_feed(struct shim_stream *s, struct shim_log *l, const void *data, size_t n,
-		     const struct timespec *ts);
+int shim_stream_feed(struct shim_stream *s, struct shim_log *l, const void *data, size_t n, const struct timespec *ts);
 /* One read(2) from s->fd into records. Returns bytes read, 0 at EOF (the
  * partial line is flushed and s->fd closed), -EAGAIN when there is nothing. */
 int shim_stream_read(struct shim_stream *s, struct shim_log *l);

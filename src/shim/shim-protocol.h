@@ -76,9 +76,9 @@
 #define SHIM_ERROR_MAX    4096 /* bytes of message in an "error" line */
 
 /* Exit status of the shim's processes. */
-#define SHIM_EXIT_OK        0 /* detached (first process), or collected */
-#define SHIM_EXIT_FAILURE   1 /* create failed, or setup failed after detaching */
-#define SHIM_EXIT_USAGE     2 /* bad command line (also reported as "error") */
+#define SHIM_EXIT_OK      0 /* detached (first process), or collected */
+#define SHIM_EXIT_FAILURE 1 /* create failed, or setup failed after detaching */
+#define SHIM_EXIT_USAGE   2 /* bad command line (also reported as "error") */
 
 /* Files in the state dir. */
 #define SHIM_FILE_PID     "shim.pid"
@@ -106,7 +106,7 @@
 #define SHIM_STREAM_STDERR    "stderr"
 #define SHIM_LOG_LINE_MAX     16384 /* raw bytes per record */
 /* Longest record line, "\n" included: every byte escaped as \u00XX. */
-#define SHIM_LOG_RECORD_MAX (SHIM_LOG_LINE_MAX * 6 + 128)
+#define SHIM_LOG_RECORD_MAX        (SHIM_LOG_LINE_MAX * 6 + 128)
 #define SHIM_LOG_MAX_FILES_DEFAULT 2
 #define SHIM_LOG_MAX_FILES_MAX     99
 

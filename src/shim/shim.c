@@ -80,8 +80,8 @@ struct shim {
 };
 
 static const char usage[] = "usage: zlayer-shim --id ID --bundle DIR --state-dir DIR --runtime PATH --log-file PATH "
-			    "[--log-max-size BYTES] [--log-max-files N] [--tty] [--runtime-root DIR] "
-			    "[--systemd-cgroup]";
+                            "[--log-max-size BYTES] [--log-max-files N] [--tty] [--runtime-root DIR] "
+                            "[--systemd-cgroup]";
 
 static const char *errstr(int e) {
 	const char *s = strerrordesc_np(e < 0 ? -e : e);
@@ -188,6 +188,16 @@ static void runtime_error(const char *buf, size_t n, char *dst, size_t cap) {
 
 /* --- arguments ------------------------------------------------------------------ */
 
+static bool option_takes_value(const char *name) {
+	static const char *const names[] = { "--id",       "--bundle",       "--state-dir",    "--runtime",
+		                             "--log-file", "--runtime-root", "--log-max-size", "--log-max-files" };
+
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (streq(name, names[i]))
+			return true;
+	return false;
+}
+
 static int parse_args(int argc, char **argv, struct shim_args *a, char *err, size_t errcap) {
 	const char *opt = "";
 
@@ -214,6 +224,8 @@ static int parse_args(int argc, char **argv, struct shim_args *a, char *err, siz
 			snprintf(err, errcap, "%s", usage);
 			return 1;
 		}
+		if (!option_takes_value(name))
+			goto unknown;
 		val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
 		if (!val) {
 			snprintf(err, errcap, "option '%s' needs a value", name);
@@ -239,7 +251,7 @@ static int parse_args(int argc, char **argv, struct shim_args *a, char *err, siz
 		} else if (streq(name, "--log-max-files")) {
 			if (shim_parse_u64(val, &v) < 0 || v < 1 || v > SHIM_LOG_MAX_FILES_MAX) {
 				snprintf(err, errcap, "invalid --log-max-files '%s' (expected 1..%d)", val,
-					 SHIM_LOG_MAX_FILES_MAX);
+				         SHIM_LOG_MAX_FILES_MAX);
 				return -EINVAL;
 			}
 			a->log_max_files = (unsigned)v;
@@ -389,16 +401,16 @@ static void handle_create_exit(struct shim *s, int status) {
 		runtime_error(s->capture, s->capture_len, msg, sizeof(msg));
 		if (!msg[0])
 			snprintf(msg, sizeof(msg), "runtime '%s' create failed with %s %d", s->a.runtime,
-				 WIFEXITED(status) ? "exit status" : "signal",
-				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			         WIFEXITED(status) ? "exit status" : "signal",
+			         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		fail_create(s, msg);
 	}
 	path = shim_concat(s->a.state_dir, "/" SHIM_FILE_INIT, NULL);
 	n = path ? shim_read_file(path, buf, sizeof(buf)) : -ENOMEM;
 	free(path);
 	if (n < 0 || shim_parse_u64(buf, &pid) < 0 || pid < 1 || pid > INT_MAX) {
-		snprintf(msg, sizeof(msg), "cannot read the init pid from '%s/%s': %s", s->a.state_dir,
-			 SHIM_FILE_INIT, n < 0 ? errstr((int)n) : "not a pid");
+		snprintf(msg, sizeof(msg), "cannot read the init pid from '%s/%s': %s", s->a.state_dir, SHIM_FILE_INIT,
+		         n < 0 ? errstr((int)n) : "not a pid");
 		fail_create(s, msg);
 	}
 	s->init_pid = (pid_t)pid;
@@ -406,7 +418,7 @@ static void handle_create_exit(struct shim *s, int status) {
 		int master = console_receive(s->console_fd);
 		if (master < 0) {
 			snprintf(msg, sizeof(msg), "no terminal from the runtime on the console socket: %s",
-				 errstr(master));
+			         errstr(master));
 			fail_create(s, msg);
 		}
 		(void)fcntl(master, F_SETFL, O_NONBLOCK);
@@ -471,10 +483,10 @@ static int write_exit(struct shim *s) {
 		code = WEXITSTATUS(s->init_status);
 	shim_format_time(when, &s->finished);
 	n = snprintf(buf, sizeof(buf),
-		     "{\"" SHIM_EXIT_CODE "\":%d,\"" SHIM_EXIT_SIGNAL "\":%d,\"" SHIM_EXIT_OOM "\":%s,\"" SHIM_EXIT_FINISHED
-		     "\":\"%s\",\"" SHIM_EXIT_FINISHED_NS "\":%lld}\n",
-		     code, sig, shim_oom_killed(&s->oom) ? "true" : "false", when,
-		     (long long)s->finished.tv_sec * 1000000000LL + s->finished.tv_nsec);
+	             "{\"" SHIM_EXIT_CODE "\":%d,\"" SHIM_EXIT_SIGNAL "\":%d,\"" SHIM_EXIT_OOM
+	             "\":%s,\"" SHIM_EXIT_FINISHED "\":\"%s\",\"" SHIM_EXIT_FINISHED_NS "\":%lld}\n",
+	             code, sig, shim_oom_killed(&s->oom) ? "true" : "false", when,
+	             (long long)s->finished.tv_sec * 1000000000LL + s->finished.tv_nsec);
 	return shim_write_file_atomic(s->a.state_dir, SHIM_FILE_EXIT, buf, (size_t)n);
 }
 
@@ -603,8 +615,15 @@ static int start_create(struct shim *s, char *err, size_t errcap) {
 
 	if (!pidfile || !sock)
 		return -ENOMEM;
-	const char *tail[] = { "create", "--bundle", s->a.bundle, "--pid-file", pidfile, s->a.tty ? "--console-socket" : s->a.id,
-			       s->a.tty ? sock : NULL, s->a.tty ? s->a.id : NULL, NULL };
+	const char *tail[] = { "create",
+		               "--bundle",
+		               s->a.bundle,
+		               "--pid-file",
+		               pidfile,
+		               s->a.tty ? "--console-socket" : s->a.id,
+		               s->a.tty ? sock : NULL,
+		               s->a.tty ? s->a.id : NULL,
+		               NULL };
 	/* the container's stdio, read ends non-blocking (the write ends stay
 	 * blocking: they are separate open file descriptions) */
 	for (int i = 0; i < 2; i++) {

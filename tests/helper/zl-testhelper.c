@@ -46,6 +46,7 @@ static const char usage[] =
         "  oom [MAX_MIB]          allocate and touch memory until killed; exit 2 after MAX_MIB\n"
         "                         (4096), 3 if an allocation fails\n"
         "  alloc MIB              allocate and touch MIB MiB, print 'allocated', sleep forever\n"
+        "  forks N                fork N children at once; print forked=K [errno=E]\n"
         "  flood LINES [BYTES]    print LINES numbered lines of BYTES bytes each (64), flush at the end\n"
         "  stderr TEXT            print TEXT to stderr\n"
         "  tcp PORT               echo server on PORT\n"
@@ -244,6 +245,39 @@ static int cmd_alloc(int argc, char **argv) {
 	say("allocated %" PRIu64 " MiB\n", mib);
 	for (;;)
 		pause();
+	return 0;
+}
+
+static int cmd_forks(int argc, char **argv) {
+	uint64_t want;
+	pid_t kids[1024];
+	size_t n = 0;
+	int err = 0;
+
+	if (argc < 1 || !parse_u64(argv[0], &want) || want == 0 || want > ARRAY_LEN(kids))
+		return die_usage("forks: N must be 1..1024");
+	/* children wait in pause() until killed, so they all count at once */
+	while (n < want) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			for (;;)
+				pause();
+		}
+		if (pid < 0) {
+			err = errno;
+			break;
+		}
+		kids[n++] = pid;
+	}
+	printf("forked=%zu", n);
+	if (err)
+		printf(" errno=%s", strerrorname_np(err));
+	printf("\n");
+	for (size_t i = 0; i < n; i++)
+		kill(kids[i], SIGKILL);
+	for (size_t i = 0; i < n; i++)
+		waitpid(kids[i], NULL, 0);
 	return 0;
 }
 
@@ -567,26 +601,13 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{ "args", cmd_args },
-	{ "env", cmd_env },
-	{ "id", cmd_id },
-	{ "cwd", cmd_cwd },
-	{ "pid", cmd_pid },
-	{ "hostname", cmd_hostname },
-	{ "fds", cmd_fds },
-	{ "exit", cmd_exit },
-	{ "sleep", cmd_sleep },
-	{ "oom", cmd_oom },
-	{ "alloc", cmd_alloc },
-	{ "flood", cmd_flood },
-	{ "stderr", cmd_stderr },
-	{ "tcp", cmd_tcp },
-	{ "http", cmd_http },
-	{ "signals", cmd_signals },
-	{ "ignore-term", cmd_ignore_term },
-	{ "seccomp", cmd_seccomp },
-	{ "write", cmd_write },
-	{ "cgroup", cmd_cgroup },
+	{ "args", cmd_args },       { "env", cmd_env },         { "id", cmd_id },
+	{ "cwd", cmd_cwd },         { "pid", cmd_pid },         { "hostname", cmd_hostname },
+	{ "fds", cmd_fds },         { "exit", cmd_exit },       { "sleep", cmd_sleep },
+	{ "oom", cmd_oom },         { "alloc", cmd_alloc },     { "forks", cmd_forks },
+	{ "flood", cmd_flood },     { "stderr", cmd_stderr },   { "tcp", cmd_tcp },
+	{ "http", cmd_http },       { "signals", cmd_signals }, { "ignore-term", cmd_ignore_term },
+	{ "seccomp", cmd_seccomp }, { "write", cmd_write },     { "cgroup", cmd_cgroup },
 	{ "cpu", cmd_cpu },
 };
 

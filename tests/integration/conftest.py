@@ -286,8 +286,9 @@ class RuntimeDaemon(AgentDaemon):
                     argv = f.read().decode(errors="replace").split("\0")
             except OSError:
                 continue
+            prog = os.path.basename(argv[0])
             for flag in ("--root", "--runtime-root"):
-                if flag in argv[:-1]:
+                if flag in argv[:-1] and (flag != "--root" or prog in ("runc", "crun")):
                     r = argv[argv.index(flag) + 1]
                     if r.startswith((str(self.rundir), str(self.root))):
                         roots.add(r)
@@ -367,16 +368,23 @@ class RuntimeDaemon(AgentDaemon):
     def force_cleanup(self):
         """Last resort after the tests: remove every container through the
         agent, stop it, then undo by hand whatever is still there."""
-        if self.proc is not None and self.proc.poll() is None:
-            r = self.cli("ps", "-a", "--json", timeout=30)
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                r = self.cli("ps", "-a", "--json", timeout=30)
+                try:
+                    ids = [c["id"] for c in _json.loads(r.stdout)] if r.returncode == 0 else []
+                except ValueError:
+                    ids = []
+                ids = sorted(set(ids) | self.created)
+                for i in range(0, len(ids), 20):
+                    self.cli("rm", "-f", *ids[i:i + 20], timeout=120)
+        finally:
             try:
-                ids = [c["id"] for c in _json.loads(r.stdout)] if r.returncode == 0 else []
-            except ValueError:
-                ids = []
-            ids = sorted(set(ids) | self.created)
-            for i in range(0, len(ids), 20):
-                self.cli("rm", "-f", *ids[i:i + 20], timeout=120)
-            self.stop()
+                self.stop()
+            finally:
+                self._clean_by_hand()
+
+    def _clean_by_hand(self):
         for root in self.runc_roots():
             if os.path.isdir(root):
                 for cid in os.listdir(root):

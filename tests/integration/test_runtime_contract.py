@@ -61,7 +61,12 @@ def free_port():
 
 def inspect(d, cid):
     r = ok(d, "inspect", cid)
-    return json.loads(r.stdout)
+    data = json.loads(r.stdout)
+    # a JSON array of one (docker's shape) or the object itself
+    if isinstance(data, list):
+        assert len(data) == 1, r.stdout
+        data = data[0]
+    return data
 
 
 def ps(d, all_=False):
@@ -180,6 +185,25 @@ def test_run_rm_removes_the_container(runtime_daemon, ctr):
     assert r.returncode == 0, show(r, d)
     wait_for(f"{name} removed after run --rm", lambda: gone(d, name), timeout=10)
     assert name not in ps(d, all_=True)
+    cid = ctr.start("--rm", d.image, HELPER, "sleep", "0.5")
+    wait_for(f"{cid} removed after it exited (run -d --rm)", lambda: gone(d, cid), timeout=15)
+
+
+def test_create_then_start(runtime_daemon, ctr):
+    d = runtime_daemon
+    name = ctr.name()
+    r = d.cli("create", "--name", name, d.image, "sh", "-c", "echo started; exit 4")
+    assert r.returncode == 0, show(r, d)
+    assert r.stdout.strip().splitlines()[-1] == name, show(r)
+    assert name not in ps(d)
+    assert ps(d, all_=True)[name]["state"] == "created"
+    assert inspect(d, name)["state"] == "created"
+    assert logs(d, name) == ("", "")
+    ok(d, "start", name)
+    assert wait_exit(d, name) == 4
+    assert logs(d, name)[0] == "started\n"
+    info = inspect(d, name)
+    assert info["state"] == "exited" and info["exit_code"] == 4, info
 
 
 def test_image_command_and_entrypoint_override(runtime_daemon, ctr):
@@ -209,7 +233,7 @@ def test_environment(runtime_daemon, ctr):
     ("1000:2000", "uid=1000 gid=2000"),
     ("app:root", "uid=1000 gid=0"),
     ("4242", "uid=4242 gid=0"),
-])
+], ids=["image-default", "uid", "name", "uid-gid", "name-group", "unknown-uid"])
 def test_user(runtime_daemon, ctr, user, want):
     d = runtime_daemon
     args = ["--user", user] if user else []
@@ -287,11 +311,10 @@ def test_resource_limits_are_visible_inside(runtime_daemon, ctr):
 
 def test_pids_limit_stops_a_fork_bomb(runtime_daemon, ctr):
     d = runtime_daemon
-    # 20 sleepers under a limit of 10: some forks must fail
-    script = f"for i in $(seq 20); do {HELPER} sleep 30 & done 2>/dev/null; sleep 0.5; ls /proc | grep -c '^[0-9]'"
-    r = ctr.run("--pids-limit", "10", d.image, "sh", "-c", script, timeout=60)
-    count = int(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else 0
-    assert 0 < count <= 10, show(r, d)
+    out = ctr.run_out("--pids-limit", "10", d.image, HELPER, "forks", "50")
+    m = re.fullmatch(r"forked=(\d+) errno=EAGAIN\n", out)
+    assert m and int(m.group(1)) < 10, out
+    assert ctr.run_out(d.image, HELPER, "forks", "50") == "forked=50\n"
 
 
 def test_seccomp_denies_what_dockers_profile_denies(runtime_daemon, ctr):
@@ -311,9 +334,17 @@ def test_network_modes(runtime_daemon, ctr):
         return sorted(line.split(":")[0].strip() for line in out.splitlines()[2:])
 
     assert ifaces(ctr.run_out("--network", "none", d.image, "cat", "/proc/net/dev")) == ["lo"]
-    with open("/proc/net/dev") as f:
-        host = ifaces(f.read())
-    assert ifaces(ctr.run_out("--network", "host", d.image, "cat", "/proc/net/dev")) == host
+    def host_ifaces():
+        with open("/proc/net/dev") as f:
+            return set(ifaces(f.read()))
+
+    # other containers may come and go on the host meanwhile: compare with
+    # the interfaces that were there before and after
+    before = host_ifaces()
+    seen = set(ifaces(ctr.run_out("--network", "host", d.image, "cat", "/proc/net/dev")))
+    after = host_ifaces()
+    assert before & after <= seen <= before | after, f"host network: {sorted(seen)}, host: {sorted(after)}"
+    host = sorted(after)
     bridged = ifaces(ctr.run_out(d.image, "cat", "/proc/net/dev"))
     assert "lo" in bridged and len(bridged) >= 2 and bridged != host, bridged
 
@@ -325,6 +356,17 @@ INSPECT_KEYS = {"id", "name", "state", "pid", "ip", "exit_code", "oom_killed", "
 PS_KEYS = {"id", "image", "state", "status", "exit_code", "pid", "ip", "created"}
 
 
+def test_ps_and_inspect_fields(runtime_daemon, ctr):
+    d = runtime_daemon
+    cid = ctr.start(d.image, HELPER, "sleep", "300")
+    row = ps(d)[cid]
+    assert PS_KEYS <= set(row), f"ps row lacks {sorted(PS_KEYS - set(row))}: {row}"
+    info = inspect(d, cid)
+    assert INSPECT_KEYS <= set(info), f"inspect lacks {sorted(INSPECT_KEYS - set(info))}: {info}"
+    assert info["runtime"] == d.runtime or info["runtime"] in ("runc", "crun"), info
+    assert info["name"] == cid, info
+
+
 def test_ps_inspect_wait_and_rm(runtime_daemon, ctr):
     d = runtime_daemon
     cid = ctr.start(d.image, HELPER, "signals")
@@ -332,14 +374,11 @@ def test_ps_inspect_wait_and_rm(runtime_daemon, ctr):
     running = ps(d)
     assert cid in running, running
     row = running[cid]
-    assert PS_KEYS <= set(row), f"ps row lacks {PS_KEYS - set(row)}: {row}"
-    assert row["state"] == "running" and row["pid"] > 0, row
+    assert row["state"] == "running" and row["pid"] > 0 and row["image"] == d.image, row
     info = inspect(d, cid)
-    assert INSPECT_KEYS <= set(info), f"inspect lacks {INSPECT_KEYS - set(info)}: {info}"
     assert info["state"] == "running" and info["pid"] > 0 and info["oom_killed"] is False, info
-    assert info["runtime"] == d.runtime or info["runtime"] in ("runc", "crun"), info
     assert info["image_digest"] == d.image_digest, info
-    assert info["created"] and info["started_at"] and not info["finished_at"], info
+    assert info.get("created", info.get("created_at")) and info["started_at"] and not info["finished_at"], info
     os.kill(info["pid"], 0)  # the host pid of the container's init
 
     r = d.cli("rm", cid)
@@ -440,12 +479,25 @@ def test_exec_passes_exit_codes_and_output(runtime_daemon, ctr):
     assert r.returncode == 0, show(r, d)
     foo, ident, cwd, pid = r.stdout.splitlines()
     assert foo == "bar" and ident.startswith("uid=1000 gid=1000") and cwd == "/home/app" and pid != "1", r.stdout
-    r = d.cli("exec", cid, "/no/such/program")
-    assert r.returncode in (126, 127), show(r, d)
     ok(d, "kill", "-s", "KILL", cid)
     wait_exit(d, cid)
     r = d.cli("exec", cid, "true")
     assert r.returncode != 0 and "running" in r.stderr, f"exec in an exited container must fail:\n{show(r)}"
+
+
+def test_a_missing_or_unexecutable_program_exits_127_or_126(runtime_daemon, ctr):
+    """Docker's codes: `run` gives 127 for a program not found and 126 for
+    one that cannot be executed; `exec` gives one of them."""
+    d = runtime_daemon
+    r = ctr.run(d.image, "/no/such/program")
+    assert r.returncode == 127 and "/no/such/program" in r.stderr, show(r, d)
+    r = ctr.run(d.image, "/etc/passwd")
+    assert r.returncode == 126 and "/etc/passwd" in r.stderr, show(r, d)
+    cid = ctr.start(d.image, HELPER, "sleep", "300")
+    r = d.cli("exec", cid, "/no/such/program")
+    assert r.returncode in (126, 127) and "/no/such/program" in r.stderr, show(r, d)
+    r = d.cli("exec", cid, "/etc/passwd")
+    assert r.returncode in (126, 127), show(r, d)
 
 
 def test_logs_tail_since_timestamps_and_follow(runtime_daemon, ctr):
@@ -484,7 +536,8 @@ def _log_files(d, cid):
 def test_log_rotation_loses_no_line(runtime_daemon, ctr):
     d = runtime_daemon
     max_size = d.log_max_size or 100 * MIB
-    line_bytes = 100
+    # long lines when the 100 MiB default must be filled: fewer records to check
+    line_bytes = 100 if d.log_max_size else 4000
     # enough for several rotations
     lines = (max_size * 3) // line_bytes if d.log_max_size else (max_size * 11 // 10) // line_bytes
     cid = ctr.start(d.image, HELPER, "flood", str(lines), str(line_bytes))
@@ -505,10 +558,11 @@ def test_log_rotation_loses_no_line(runtime_daemon, ctr):
     r = d.cli("logs", "--tail", "3", cid, timeout=120)
     assert r.returncode == 0, show(r, d)
     assert [int(x.split(" ", 1)[0]) for x in r.stdout.splitlines()] == [lines - 3, lines - 2, lines - 1]
-    r = d.cli("logs", cid, timeout=120)
-    assert r.returncode == 0, show(r, d)
-    got = [int(x.split(" ", 1)[0]) for x in r.stdout.splitlines()]
-    assert got == seen, f"logs printed {len(got)} lines, the files hold {len(seen)}"
+    if d.log_max_size:  # reading back 100 MiB through the API takes too long for the suite
+        r = d.cli("logs", cid, timeout=120)
+        assert r.returncode == 0, show(r, d)
+        got = [int(x.split(" ", 1)[0]) for x in r.stdout.splitlines()]
+        assert got == seen, f"logs printed {len(got)} lines, the files hold {len(seen)}"
 
 
 def test_stats_change_under_load(runtime_daemon, ctr):

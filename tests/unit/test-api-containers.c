@@ -756,6 +756,44 @@ static void test_follow(void **state) {
 	json_decref(l.all);
 }
 
+/* A tail of records that share their time with earlier ones (the shim
+ * stamps a whole read at once): the earlier ones never follow. */
+static void test_follow_tail_same_time(void **state) {
+	_cleanup_free_ char *id = create("{\"image\": \"busybox\", \"args\": [\"sleep\"]}", NULL);
+	_cleanup_free_ char *start = xasprintf("/v1/containers/start?id=%s", id);
+	_cleanup_free_ char *kill = xasprintf("/v1/containers/kill?id=%s", id);
+	_cleanup_free_ char *follow = xasprintf("/v1/containers/logs?id=%s&follow=1&tail=2", id);
+	struct lines l = { .all = json_array() };
+	struct za_error *err = NULL;
+	struct follow_args fa = { follow, &l, &err };
+	int64_t t = now_ns();
+	pthread_t th;
+
+	json_decref(http("POST", start, NULL, 200));
+	fake_append(id, "stdout", t - 5, "old\n");
+	for (int i = 1; i <= 5; i++) {
+		char line[16];
+		snprintf(line, sizeof(line), "%d\n", i);
+		fake_append(id, "stdout", t, line);
+	}
+	assert_int_equal(pthread_create(&th, NULL, follow_main, &fa), 0);
+	for (int i = 0; i < 300 && atomic_load(&l.n) < 2; i++)
+		usleep(10 * 1000);
+	usleep(400 * 1000); /* several reads */
+	assert_int_equal(atomic_load(&l.n), 2);
+	fake_append(id, "stdout", t + 1, "new\n");
+	for (int i = 0; i < 300 && atomic_load(&l.n) < 3; i++)
+		usleep(10 * 1000);
+	json_decref(http("POST", kill, NULL, 200));
+	pthread_join(th, NULL);
+	assert_null(err);
+	assert_int_equal(json_array_size(l.all), 3);
+	assert_string_equal(line_log(l.all, 0), "4\n");
+	assert_string_equal(line_log(l.all, 1), "5\n");
+	assert_string_equal(line_log(l.all, 2), "new\n");
+	json_decref(l.all);
+}
+
 static void test_auto_remove(void **state) {
 	_cleanup_free_ char *id =
 	        create("{\"image\": \"busybox\", \"auto_remove\": true, \"args\": [\"echo\", \"bye\"]}", NULL);
@@ -797,6 +835,9 @@ static void test_auto_remove(void **state) {
 static void test_list_inspect_stats_exec(void **state) {
 	_cleanup_free_ char *a = create("{\"id\": \"list-a\", \"image\": \"busybox\", \"args\": [\"sleep\"]}", NULL);
 	_cleanup_free_ char *b = create("{\"id\": \"list-b\", \"image\": \"busybox\"}", NULL);
+
+	assert_string_equal(a, "list-a");
+	assert_string_equal(b, "list-b");
 	json_t *j, *arr, *c;
 	size_t i;
 	bool saw_a = false, saw_b = false;
@@ -915,6 +956,7 @@ int main(void) {
 		cmocka_unit_test(test_exit_codes_and_wait),
 		cmocka_unit_test(test_wait_next_exit_and_kill),
 		cmocka_unit_test(test_follow),
+		cmocka_unit_test(test_follow_tail_same_time),
 		cmocka_unit_test(test_auto_remove),
 		cmocka_unit_test(test_list_inspect_stats_exec),
 		cmocka_unit_test(test_id_prefix),

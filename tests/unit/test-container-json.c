@@ -231,7 +231,7 @@ static void test_status_json(void **state) {
 	json_t *j = container_status_to_json(&s), *o;
 
 	assert_string_equal(json_string_value(json_object_get(j, "state")), "exited");
-	assert_string_equal(json_string_value(json_object_get(j, "created_at")), "2023-11-14T22:13:20.000000000Z");
+	assert_string_equal(json_string_value(json_object_get(j, "created")), "2023-11-14T22:13:20.000000000Z");
 	assert_string_equal(json_string_value(json_object_get(j, "finished_at")), "2023-11-14T22:13:21.000000005Z");
 	assert_true(json_is_null(json_object_get(j, "started_at")));
 	assert_true(json_is_null(json_object_get(j, "ip")));
