@@ -6,7 +6,6 @@ own processes are not counted for either. RSS and PSS (shared pages split
 among their users) from /proc. Shared pieces come from startbench.py."""
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time

@@ -25,6 +25,7 @@
 #include "image/local-load.h"
 #include "image/pull.h"
 #include "image/reference.h"
+#include "runtime/runtime.h"
 #include "store/store.h"
 #include "basic/banned.h"
 
@@ -540,6 +541,26 @@ static int handle_tag(struct api_request *req, void *userdata) {
 	return api_reply_json(req, 200, json_pack("{s:s, s:s}", "reference", normal, "digest", digest));
 }
 
+/* The containers created from the image, if any (first one named). */
+static size_t image_users(struct images *im, const char *digest, char **ret_first) {
+	struct runtime *rt = im->daemon->runtime;
+	_cleanup_strv_free_ char **ids = NULL;
+	size_t n = 0;
+
+	if (!rt || rt->ops->list(rt, &ids, NULL) < 0)
+		return 0;
+	STRV_FOREACH(id, ids) {
+		struct container_status st = {};
+
+		if (rt->ops->state(rt, *id, &st, NULL) < 0)
+			continue;
+		if (st.image_digest && streq(st.image_digest, digest) && n++ == 0 && ret_first)
+			*ret_first = xstrdup(*id);
+		container_status_release(&st);
+	}
+	return n;
+}
+
 static int handle_remove(struct api_request *req, void *userdata) {
 	struct images *im = userdata;
 	_cleanup_za_error_ struct za_error *err = NULL;
@@ -577,6 +598,15 @@ static int handle_remove(struct api_request *req, void *userdata) {
 		              strv_length(img.references));
 		goto fail;
 	} else {
+		_cleanup_free_ char *user = NULL;
+		size_t users = image_users(im, digest, &user);
+
+		if (users > 0 && !force) {
+			za_error_make(&err, ZA_ERROR_CONFIGURATION, EBUSY,
+			              "image '%s' is used by %zu container%s ('%s'); remove %s first or use --force", ref,
+			              users, users == 1 ? "" : "s", user, users == 1 ? "it" : "them");
+			goto fail;
+		}
 		STRV_FOREACH (r, img.references)
 			json_array_append_new(untagged, json_string(*r));
 		if (store_image_remove(im->daemon->store, digest, &err) < 0)
@@ -628,6 +658,14 @@ static void images_stop(struct daemon *d, void *userdata) {
 	atomic_store(&im->cancel, true);
 }
 
+static void images_free(void *userdata) {
+	struct images *im = userdata;
+
+	im->daemon->images = NULL;
+	content_store_free(im->content);
+	free(im);
+}
+
 static void images_exit(struct daemon *d, void *userdata) {
 	struct images *im = userdata;
 
@@ -640,9 +678,8 @@ static void images_exit(struct daemon *d, void *userdata) {
 		log_warning("%u image workers still running at exit", atomic_load(&im->threads));
 		return;
 	}
-	d->images = NULL;
-	content_store_free(im->content);
-	free(im);
+	/* Workers' last posts run after the exit hooks: free after them. */
+	daemon_post(d, images_free, im);
 }
 
 int api_images_register(struct daemon *d) {

@@ -239,6 +239,12 @@ int oci_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, 
 		err = xstrdup("");
 	if (elen > cap)
 		err[cap] = '\0';
+	/* runc exits 255 when it could not exec the command at all; report it
+	 * the way a shell (and docker exec) does. */
+	if (status == 255 && (strstr(err, "no such file or directory") || strstr(err, "executable file not found")))
+		status = 127;
+	else if (status == 255 && strstr(err, "permission denied"))
+		status = 126;
 	*ret = (struct exec_result){.exit_code = status, .out = TAKE_PTR(out), .err = TAKE_PTR(err)};
 	return 0;
 }
@@ -350,6 +356,8 @@ int oci_inspect(struct runtime *rt, const char *id, json_t **ret, struct za_erro
 			 o->runtime_path, "created", time_json(s.created_ns), "started_at", time_json(s.started_ns),
 			 "finished_at", time_json(s.finished_ns), "args", args, "bundle", rdir, "log_path",
 			 cdir, "network_mode", spec_network_mode_to_string(rec.network_mode), "shim_pid", (int)rec.shim_pid);
+	json_object_set_new(*ret, "auto_remove", json_boolean(rec.auto_remove));
+	json_object_set_new(*ret, "tty", json_boolean(rec.tty));
 	{
 		_cleanup_free_ char *lp = xasprintf("%s/container.log", cdir);
 		json_object_set_new(*ret, "log_path", json_string(lp));

@@ -709,7 +709,7 @@ static int oci_state(struct runtime *rt, const char *id, struct container_status
 	else if (oci_pid_alive(rec.init_pid)) {
 		s.state = rec.removing ? CONTAINER_STOPPING : rec.started ? CONTAINER_RUNNING : CONTAINER_INITIALIZING;
 		s.pid = rec.init_pid;
-	} else if (oci_read_exit(o, id, &w) >= 0 || read_exit_retry(o, id, &w) >= 0) {
+	} else if (oci_read_exit(o, id, &w) >= 0 || (oci_pid_alive(rec.shim_pid) && read_exit_retry(o, id, &w) >= 0)) {
 		s.state = CONTAINER_EXITED;
 		s.exit_code = w.exit_code;
 		s.signal = w.signal;

@@ -98,6 +98,7 @@ class Container:
 
     def write_config(self, args, tty=False, memory_limit=None):
         self.bundle.mkdir(parents=True, exist_ok=True)
+        (self.bundle / "config.json").unlink(missing_ok=True)
         subprocess.run([RUNC, "spec", "--bundle", str(self.bundle)], check=True, capture_output=True)
         cfgpath = self.bundle / "config.json"
         cfg = json.loads(cfgpath.read_text())
@@ -179,6 +180,11 @@ class Container:
         if self.runc_root.exists():
             subprocess.run([RUNC, "--root", str(self.runc_root), "delete", "-f", self.id], capture_output=True,
                            timeout=20)
+        if not self.shim_pid:  # a shim that reported an error has exited: reap it
+            try:
+                self.shim_pid = int((self.state / "shim.pid").read_text())
+            except (OSError, ValueError):
+                pass
         for pid in (self.shim_pid, self.init_pid):
             if pid and not reap(pid):
                 try:
@@ -341,7 +347,6 @@ def test_create_error_reported(container):
 
 def test_bad_runtime_and_usage_errors(container, shim_bin):
     c = container()
-    c.write_config(["true"])
     report = c.create(["true"], extra=["--runtime", "/nonexistent/runc"])
     assert report == "error cannot run the runtime '/nonexistent/runc': No such file or directory\n"
     p = subprocess.run([shim_bin, "--id", "x"], capture_output=True, text=True, timeout=10)
