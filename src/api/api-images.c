@@ -549,7 +549,7 @@ static size_t image_users(struct images *im, const char *digest, char **ret_firs
 
 	if (!rt || rt->ops->list(rt, &ids, NULL) < 0)
 		return 0;
-	STRV_FOREACH(id, ids) {
+	STRV_FOREACH (id, ids) {
 		struct container_status st = {};
 
 		if (rt->ops->state(rt, *id, &st, NULL) < 0)
@@ -603,8 +603,8 @@ static int handle_remove(struct api_request *req, void *userdata) {
 
 		if (users > 0 && !force) {
 			za_error_make(&err, ZA_ERROR_CONFIGURATION, EBUSY,
-			              "image '%s' is used by %zu container%s ('%s'); remove %s first or use --force", ref,
-			              users, users == 1 ? "" : "s", user, users == 1 ? "it" : "them");
+			              "image '%s' is used by %zu container%s ('%s'); remove %s first or use --force",
+			              ref, users, users == 1 ? "" : "s", user, users == 1 ? "it" : "them");
 			goto fail;
 		}
 		STRV_FOREACH (r, img.references)

@@ -66,7 +66,7 @@ struct daemon {
 	struct store *store;
 	struct api_server *api;
 	const struct daemon_config *config;
-	void *images; /* owned by api-images.c */
+	void *images;            /* owned by api-images.c */
 	struct runtime *runtime; /* the container runtime (oci) */
 
 	/* private to daemon.c */

@@ -33,27 +33,27 @@ struct container_port {
 	uint16_t host_port; /* 0: ephemeral */
 	uint16_t container_port;
 	char *protocol; /* "tcp" / "udp" */
-	char *host_ip;	/* NULL: 0.0.0.0 */
+	char *host_ip;  /* NULL: 0.0.0.0 */
 };
 
 struct container_config {
-	char *id;	     /* "{service}-rep-{n}" or a user's --name */
-	char *image;	     /* the reference as given */
-	char *image_digest;  /* resolved manifest digest in the store */
-	char **entrypoint;   /* NULL: the image's */
-	char **args;	     /* NULL: the image's Cmd (or none when entrypoint is overridden) */
-	char **env;	     /* "K=V", already resolved ($E:/$S: done); applied over the image's Env */
-	char *workdir;	     /* NULL: the image's, else "/" */
-	char *user;	     /* NULL: the image's; "name", "uid", "uid:gid", "name:group" */
-	char *hostname;	     /* NULL: the id, truncated to 63 */
-	char **labels;	     /* "k=v" */
+	char *id;           /* "{service}-rep-{n}" or a user's --name */
+	char *image;        /* the reference as given */
+	char *image_digest; /* resolved manifest digest in the store */
+	char **entrypoint;  /* NULL: the image's */
+	char **args;        /* NULL: the image's Cmd (or none when entrypoint is overridden) */
+	char **env;         /* "K=V", already resolved ($E:/$S: done); applied over the image's Env */
+	char *workdir;      /* NULL: the image's, else "/" */
+	char *user;         /* NULL: the image's; "name", "uid", "uid:gid", "name:group" */
+	char *hostname;     /* NULL: the id, truncated to 63 */
+	char **labels;      /* "k=v" */
 	struct container_mount *mounts;
 	size_t n_mounts;
 	struct container_port *ports;
 	size_t n_ports;
 	enum spec_network_mode network_mode;
-	char **dns;	     /* nameserver IPs; NULL: the host's resolv.conf */
-	char **extra_hosts;  /* "host:ip" */
+	char **dns;                      /* nameserver IPs; NULL: the host's resolv.conf */
+	char **extra_hosts;              /* "host:ip" */
 	struct spec_resources resources; /* copied, strings owned */
 	struct spec_device *devices;
 	size_t n_devices;
@@ -66,16 +66,16 @@ struct container_config {
 	bool privileged;
 	bool read_only_rootfs;
 	bool tty;
-	int stop_signal;	  /* 0: the image's StopSignal, else SIGTERM */
+	int stop_signal;          /* 0: the image's StopSignal, else SIGTERM */
 	uint64_t stop_grace_nsec; /* 0: 10 s */
-	uint64_t log_max_size;	  /* 0: 100 MiB */
-	bool auto_remove;	  /* --rm */
+	uint64_t log_max_size;    /* 0: 100 MiB */
+	bool auto_remove;         /* --rm */
 };
 
 void container_config_release(struct container_config *c);
 /* Fill from a validated service of a spec: replica n, env values as given
  * (the caller resolves references into c->env afterwards). */
 int container_config_from_service(const struct spec_service *svc, unsigned replica, struct container_config *ret,
-				  struct za_error **reterr);
+                                  struct za_error **reterr);
 /* "{service}-rep-{n}" */
 char *container_replica_id(const char *service, unsigned replica);

@@ -30,8 +30,8 @@ struct oci_record {
 	char **args; /* the resolved process args, for ps/inspect */
 };
 
-char *oci_container_dir(const struct oci *o, const char *id);	/* ROOT/containers/ID */
-char *oci_run_dir(const struct oci *o, const char *id);		/* RUNTIME/containers/ID */
+char *oci_container_dir(const struct oci *o, const char *id); /* ROOT/containers/ID */
+char *oci_run_dir(const struct oci *o, const char *id);       /* RUNTIME/containers/ID */
 int oci_record_load(const struct oci *o, const char *id, struct oci_record *ret, struct za_error **reterr);
 int oci_record_save(const struct oci *o, const struct oci_record *rec, struct za_error **reterr);
 void oci_record_release(struct oci_record *r);
@@ -42,8 +42,8 @@ int oci_runc(const struct oci *o, const char *what, const char *id, char *const 
 bool oci_pid_alive(pid_t pid);
 
 int oci_logs(struct runtime *rt, const char *id, const struct log_options *lo, log_record_fn fn, void *userdata,
-	     struct za_error **reterr);
+             struct za_error **reterr);
 int oci_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, struct exec_result *ret,
-	     struct za_error **reterr);
+             struct za_error **reterr);
 int oci_stats(struct runtime *rt, const char *id, struct container_stats *ret, struct za_error **reterr);
 int oci_inspect(struct runtime *rt, const char *id, json_t **ret, struct za_error **reterr);

@@ -80,7 +80,7 @@ static void reader_line(struct log_reader *lr, const char *line, size_t len) {
 	stream = json_string_value(json_object_get(j, "stream"));
 	if (text && stream)
 		reader_emit(lr, stream, parse_time_ns(json_string_value(json_object_get(j, "time"))), text,
-			    json_string_length(json_object_get(j, "log")));
+		            json_string_length(json_object_get(j, "log")));
 	json_decref(j);
 }
 
@@ -109,11 +109,11 @@ static void reader_fd(struct log_reader *lr, int fd, struct strbuf *pending) {
 }
 
 int oci_logs(struct runtime *rt, const char *id, const struct log_options *lo, log_record_fn fn, void *userdata,
-	     struct za_error **reterr) {
+             struct za_error **reterr) {
 	struct oci *o = rt->data;
 	struct oci_record rec = {};
 	_cleanup_free_ char *dir = NULL, *base = NULL;
-	struct log_reader lr = {.o = lo, .fn = fn, .userdata = userdata};
+	struct log_reader lr = { .o = lo, .fn = fn, .userdata = userdata };
 	_cleanup_strbuf_ struct strbuf pending = STRBUF_INIT;
 	_cleanup_close_ int fd = -1;
 	int r;
@@ -176,7 +176,7 @@ int oci_logs(struct runtime *rt, const char *id, const struct log_options *lo, l
 		}
 		if (!alive)
 			break;
-		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
 		if (!rec.started) {
 			struct oci_record now = {};
 			if (oci_record_load(o, id, &now, NULL) < 0)
@@ -192,7 +192,7 @@ int oci_logs(struct runtime *rt, const char *id, const struct log_options *lo, l
 /* --- exec --------------------------------------------------------------------- */
 
 int oci_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, struct exec_result *ret,
-	     struct za_error **reterr) {
+             struct za_error **reterr) {
 	struct oci *o = rt->data;
 	struct oci_record rec = {};
 	_cleanup_free_ char *rdir = NULL, *bundle = NULL, *process = NULL, *tmpl = NULL, *out = NULL, *err = NULL;
@@ -245,14 +245,14 @@ int oci_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, 
 		status = 127;
 	else if (status == 255 && strstr(err, "permission denied"))
 		status = 126;
-	*ret = (struct exec_result){.exit_code = status, .out = TAKE_PTR(out), .err = TAKE_PTR(err)};
+	*ret = (struct exec_result){ .exit_code = status, .out = TAKE_PTR(out), .err = TAKE_PTR(err) };
 	return 0;
 }
 
 /* --- stats ------------------------------------------------------------------- */
 
 static int stats_sample(struct oci *o, const char *id, uint64_t *cpu, uint64_t *mem, uint64_t *limit, uint64_t *pids,
-			struct za_error **reterr) {
+                        struct za_error **reterr) {
 	_cleanup_strv_free_ char **cmd = NULL;
 	_cleanup_free_ char *out = NULL;
 	json_t *j, *data;
@@ -266,15 +266,16 @@ static int stats_sample(struct oci *o, const char *id, uint64_t *cpu, uint64_t *
 	strv_push(&cmd, id);
 	r = za_run_capture(cmd, NULL, 1 << 20, &out, &status);
 	if (r < 0 || status != 0)
-		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, ESRCH, "no stats for container '%s': it is not running",
-				     id);
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, ESRCH,
+		                     "no stats for container '%s': it is not running", id);
 	j = json_loads(out, 0, NULL);
 	data = json_object_get(j, "data");
-	*cpu = (uint64_t)json_integer_value(json_object_get(json_object_get(json_object_get(data, "cpu"), "usage"), "total"));
+	*cpu = (uint64_t)json_integer_value(
+	        json_object_get(json_object_get(json_object_get(data, "cpu"), "usage"), "total"));
 	*mem = (uint64_t)json_integer_value(
-		json_object_get(json_object_get(json_object_get(data, "memory"), "usage"), "usage"));
+	        json_object_get(json_object_get(json_object_get(data, "memory"), "usage"), "usage"));
 	*limit = (uint64_t)json_integer_value(
-		json_object_get(json_object_get(json_object_get(data, "memory"), "usage"), "limit"));
+	        json_object_get(json_object_get(json_object_get(data, "memory"), "usage"), "limit"));
 	*pids = (uint64_t)json_integer_value(json_object_get(json_object_get(data, "pids"), "current"));
 	json_decref(j);
 	return 0;
@@ -296,7 +297,7 @@ int oci_stats(struct runtime *rt, const char *id, struct container_stats *ret, s
 	r = stats_sample(o, id, &c1, &m, &l, &p, reterr);
 	if (r < 0)
 		return r;
-	nanosleep(&(struct timespec){.tv_nsec = 200 * 1000 * 1000}, NULL);
+	nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 * 1000 }, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	r = stats_sample(o, id, &c2, &m, &l, &p, reterr);
 	if (r < 0)
@@ -305,12 +306,12 @@ int oci_stats(struct runtime *rt, const char *id, struct container_stats *ret, s
 	/* A cgroup v1 "no limit" is a page-rounded INT64_MAX. */
 	if (l >= (UINT64_C(1) << 62))
 		l = 0;
-	*ret = (struct container_stats){.cpu_percent = dt > 0 && c2 >= c1 ? (double)(c2 - c1) * 100.0 / dt : 0,
-					.cpu_usage_ns = c2,
-					.memory_usage = m,
-					.memory_limit = l,
-					.pids = p,
-					.read_ns = (uint64_t)t2.tv_sec * 1000000000 + (uint64_t)t2.tv_nsec};
+	*ret = (struct container_stats){ .cpu_percent = dt > 0 && c2 >= c1 ? (double)(c2 - c1) * 100.0 / dt : 0,
+		                         .cpu_usage_ns = c2,
+		                         .memory_usage = m,
+		                         .memory_limit = l,
+		                         .pids = p,
+		                         .read_ns = (uint64_t)t2.tv_sec * 1000000000 + (uint64_t)t2.tv_nsec };
 	return 0;
 }
 
@@ -346,16 +347,17 @@ int oci_inspect(struct runtime *rt, const char *id, json_t **ret, struct za_erro
 	rdir = oci_run_dir(o, id);
 	cdir = oci_container_dir(o, id);
 	args = json_array();
-	STRV_FOREACH(a, rec.args)
-	json_array_append_new(args, json_string(*a));
-	*ret = json_pack("{s:s, s:s, s:s, s:i, s:s?, s:i, s:i, s:b, s:s?, s:s?, s:s?, s:s, s:s, s:o, s:o, s:o, s:o, s:s, "
-			 "s:s, s:s?, s:i}",
-			 "id", id, "name", id, "state", container_state_to_string(s.state), "pid", (int)s.pid, "ip", s.ip,
-			 "exit_code", s.exit_code, "signal", s.signal, "oom_killed", s.oom_killed, "reason", s.reason,
-			 "image", s.image, "image_digest", s.image_digest, "runtime", "oci", "runtime_binary",
-			 o->runtime_path, "created", time_json(s.created_ns), "started_at", time_json(s.started_ns),
-			 "finished_at", time_json(s.finished_ns), "args", args, "bundle", rdir, "log_path",
-			 cdir, "network_mode", spec_network_mode_to_string(rec.network_mode), "shim_pid", (int)rec.shim_pid);
+	STRV_FOREACH (a, rec.args)
+		json_array_append_new(args, json_string(*a));
+	*ret = json_pack(
+	        "{s:s, s:s, s:s, s:i, s:s?, s:i, s:i, s:b, s:s?, s:s?, s:s?, s:s, s:s, s:o, s:o, s:o, s:o, s:s, "
+	        "s:s, s:s?, s:i}",
+	        "id", id, "name", id, "state", container_state_to_string(s.state), "pid", (int)s.pid, "ip", s.ip,
+	        "exit_code", s.exit_code, "signal", s.signal, "oom_killed", s.oom_killed, "reason", s.reason, "image",
+	        s.image, "image_digest", s.image_digest, "runtime", "oci", "runtime_binary", o->runtime_path, "created",
+	        time_json(s.created_ns), "started_at", time_json(s.started_ns), "finished_at", time_json(s.finished_ns),
+	        "args", args, "bundle", rdir, "log_path", cdir, "network_mode",
+	        spec_network_mode_to_string(rec.network_mode), "shim_pid", (int)rec.shim_pid);
 	json_object_set_new(*ret, "auto_remove", json_boolean(rec.auto_remove));
 	json_object_set_new(*ret, "tty", json_boolean(rec.tty));
 	{

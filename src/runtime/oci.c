@@ -34,8 +34,8 @@
 #define RUNC_ERROR_MAX 4096
 
 static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
-	[CONTAINER_PENDING] = "pending", [CONTAINER_INITIALIZING] = "created", [CONTAINER_RUNNING] = "running",
-	[CONTAINER_STOPPING] = "stopping", [CONTAINER_EXITED] = "exited", [CONTAINER_FAILED] = "failed",
+	[CONTAINER_PENDING] = "pending",   [CONTAINER_INITIALIZING] = "created", [CONTAINER_RUNNING] = "running",
+	[CONTAINER_STOPPING] = "stopping", [CONTAINER_EXITED] = "exited",        [CONTAINER_FAILED] = "failed",
 };
 
 const char *container_state_to_string(enum container_state s) {
@@ -133,15 +133,15 @@ int oci_record_save(const struct oci *o, const struct oci_record *r, struct za_e
 	json_t *j, *args = json_array();
 	int e;
 
-	STRV_FOREACH(a, r->args)
-	json_array_append_new(args, json_string(*a));
+	STRV_FOREACH (a, r->args)
+		json_array_append_new(args, json_string(*a));
 	j = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:I, s:b, s:b, s:b, s:b, s:i, s:i, s:I, s:I, s:o}", "id",
-		      r->id, "image", r->image, "image_digest", r->image_digest, "ip", r->ip, "netns", r->netns,
-		      "network_mode", spec_network_mode_to_string(r->network_mode), "stop_signal", r->stop_signal,
-		      "stop_grace_ns", (json_int_t)r->stop_grace_nsec, "auto_remove", r->auto_remove, "tty", r->tty,
-		      "started", r->started, "removing", r->removing, "shim_pid", (int)r->shim_pid, "init_pid",
-		      (int)r->init_pid, "created_ns", (json_int_t)r->created_ns, "started_ns", (json_int_t)r->started_ns,
-		      "args", args);
+	              r->id, "image", r->image, "image_digest", r->image_digest, "ip", r->ip, "netns", r->netns,
+	              "network_mode", spec_network_mode_to_string(r->network_mode), "stop_signal", r->stop_signal,
+	              "stop_grace_ns", (json_int_t)r->stop_grace_nsec, "auto_remove", r->auto_remove, "tty", r->tty,
+	              "started", r->started, "removing", r->removing, "shim_pid", (int)r->shim_pid, "init_pid",
+	              (int)r->init_pid, "created_ns", (json_int_t)r->created_ns, "started_ns",
+	              (json_int_t)r->started_ns, "args", args);
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	path = xasprintf("%s/container.json", dir);
@@ -193,7 +193,8 @@ int oci_record_load(const struct oci *o, const char *id, struct oci_record *ret,
 	r.init_pid = (pid_t)json_integer_value(json_object_get(j, "init_pid"));
 	r.created_ns = json_integer_value(json_object_get(j, "created_ns"));
 	r.started_ns = json_integer_value(json_object_get(j, "started_ns"));
-	json_array_foreach(json_object_get(j, "args"), i, v) if (json_is_string(v)) strv_push(&r.args, json_string_value(v));
+	json_array_foreach(json_object_get(j, "args"), i, v) if (json_is_string(v))
+	        strv_push(&r.args, json_string_value(v));
 	json_decref(j);
 	*ret = r;
 	return 0;
@@ -239,8 +240,8 @@ int oci_runc(const struct oci *o, const char *what, const char *id, char *const 
 	strv_push(&argv, o->runtime_path);
 	strv_push(&argv, "--root");
 	strv_push(&argv, o->runtime_root);
-	STRV_FOREACH(a, (char **)args)
-	strv_push(&argv, *a);
+	STRV_FOREACH (a, (char **)args)
+		strv_push(&argv, *a);
 	so.stderr_fd = errfd;
 	r = za_run_capture(argv, &so, 4096, &out, &status);
 	if (r < 0)
@@ -259,9 +260,9 @@ int oci_runc(const struct oci *o, const char *what, const char *id, char *const 
 			*nl = ' ';
 		if ((nl = strchr(msg, '\n')))
 			*nl = '\0';
-		return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "%s of container '%s' failed: %s: %s", what, id,
-				     strrchr(o->runtime_path, '/') ? strrchr(o->runtime_path, '/') + 1 : o->runtime_path,
-				     msg);
+		return za_error_make(
+		        reterr, ZA_ERROR_INTERNAL, EIO, "%s of container '%s' failed: %s: %s", what, id,
+		        strrchr(o->runtime_path, '/') ? strrchr(o->runtime_path, '/') + 1 : o->runtime_path, msg);
 	}
 	return 0;
 }
@@ -309,7 +310,7 @@ static void create_undo(struct oci *o, const char *id, struct create_undo *u) {
 
 /* The image's manifest and config from the content store; lowers topmost first. */
 static int image_layers(struct oci *o, const char *digest, struct oci_image_config *ret_config, char ***ret_lowers,
-			struct za_error **reterr) {
+                        struct za_error **reterr) {
 	_cleanup_free_ char *mbuf = NULL, *cbuf = NULL;
 	struct oci_manifest m = {};
 	struct oci_image_config c = {};
@@ -339,8 +340,8 @@ static int image_layers(struct oci *o, const char *digest, struct oci_image_conf
 
 		if (stat(p, &st) < 0) {
 			r = za_error_make(reterr, ZA_ERROR_CREATE_FAILED, ENOENT,
-					  "layer snapshot '%s' of image '%s' is missing; pull the image again", chains[i - 1],
-					  digest);
+			                  "layer snapshot '%s' of image '%s' is missing; pull the image again",
+			                  chains[i - 1], digest);
 			break;
 		}
 		strv_push(&lowers, p);
@@ -365,7 +366,7 @@ static int image_layers(struct oci *o, const char *digest, struct oci_image_conf
 
 /* Start the shim and read its one-line report. */
 static int spawn_shim(struct oci *o, const struct container_config *cfg, const char *cdir, const char *rdir,
-		      pid_t *ret_shim, pid_t *ret_init, struct za_error **reterr) {
+                      pid_t *ret_shim, pid_t *ret_init, struct za_error **reterr) {
 	_cleanup_free_ char *bundle = xasprintf("%s/bundle", rdir), *state = xasprintf("%s/state", rdir);
 	_cleanup_free_ char *log = xasprintf("%s/container.log", cdir), *maxs = NULL, *line = NULL;
 	_cleanup_strv_free_ char **argv = NULL;
@@ -376,9 +377,23 @@ static int spawn_shim(struct oci *o, const struct container_config *cfg, const c
 	size_t len;
 
 	maxs = xasprintf("%" PRIu64, cfg->log_max_size ? cfg->log_max_size : (UINT64_C(100) << 20));
-	char *args[] = {o->shim_path, "--id", cfg->id, "--bundle", bundle, "--state-dir", state, "--runtime",
-			o->runtime_path, "--runtime-root", o->runtime_root, "--log-file", log, "--log-max-size", maxs,
-			cfg->tty ? "--tty" : NULL, NULL};
+	char *args[] = { o->shim_path,
+		         "--id",
+		         cfg->id,
+		         "--bundle",
+		         bundle,
+		         "--state-dir",
+		         state,
+		         "--runtime",
+		         o->runtime_path,
+		         "--runtime-root",
+		         o->runtime_root,
+		         "--log-file",
+		         log,
+		         "--log-max-size",
+		         maxs,
+		         cfg->tty ? "--tty" : NULL,
+		         NULL };
 	argv = strv_copy(args);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, errno, "cannot create a pipe: %m");
@@ -409,7 +424,7 @@ static int spawn_shim(struct oci *o, const struct container_config *cfg, const c
 	if (strneq(line, SHIM_REPORT_ERROR " ", strlen(SHIM_REPORT_ERROR) + 1))
 		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EIO, "%s", line + strlen(SHIM_REPORT_ERROR) + 1);
 	return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EPROTO, "the shim reported '%s' (exit status %d)",
-			     len ? line : "nothing", status);
+	                     len ? line : "nothing", status);
 }
 
 static int oci_create(struct runtime *rt, const struct container_config *cfg, struct za_error **reterr) {
@@ -424,8 +439,8 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 
 	if (!cfg->id || !valid_id(cfg->id))
 		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EINVAL,
-				     "invalid container name '%s' (expected [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128)",
-				     strna(cfg->id));
+		                     "invalid container name '%s' (expected [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128)",
+		                     strna(cfg->id));
 	u.cdir = oci_container_dir(o, cfg->id);
 	{
 		_cleanup_free_ char *parent = xasprintf("%s/containers", o->root_dir);
@@ -435,9 +450,10 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		r = errno;
 		free(u.cdir);
 		if (r == EEXIST)
-			return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EEXIST,
-					     "container name '%s' is already in use; remove that container or pick another name",
-					     cfg->id);
+			return za_error_make(
+			        reterr, ZA_ERROR_CONFIGURATION, EEXIST,
+			        "container name '%s' is already in use; remove that container or pick another name",
+			        cfg->id);
 		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot create the container directory: %m");
 	}
 	u.rdir = oci_run_dir(o, cfg->id);
@@ -448,8 +464,8 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 	bundle = xasprintf("%s/bundle", u.rdir);
 
 	r = image_layers(o, cfg->image_digest, &image, &lowers, reterr);
-	if (r >= 0 && ((r = mkdir_p(u.rootfs, 0755)) < 0 || (r = mkdir_p(state, 0700)) < 0 || (r = mkdir_p(upper, 0755)) < 0 ||
-		       (r = mkdir_p(work, 0700)) < 0))
+	if (r >= 0 && ((r = mkdir_p(u.rootfs, 0755)) < 0 || (r = mkdir_p(state, 0700)) < 0 ||
+	               (r = mkdir_p(upper, 0755)) < 0 || (r = mkdir_p(work, 0700)) < 0))
 		za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot create the container's directories: %m");
 	if (r >= 0 && (r = overlay_mount(lowers, upper, work, u.rootfs, reterr)) >= 0)
 		u.mounted = true;
@@ -462,24 +478,26 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 	if (r >= 0 && cfg->network_mode == SPEC_NETWORK_BRIDGE) {
 		_cleanup_free_ struct network_port_mapping *ports = xnew(struct network_port_mapping, cfg->n_ports + 1);
 		for (size_t i = 0; i < cfg->n_ports; i++)
-			ports[i] = (struct network_port_mapping){.host_port = cfg->ports[i].host_port,
-								 .container_port = cfg->ports[i].container_port,
-								 .protocol = cfg->ports[i].protocol ? cfg->ports[i].protocol : "tcp",
-								 .host_ip = cfg->ports[i].host_ip};
+			ports[i] = (struct network_port_mapping){ .host_port = cfg->ports[i].host_port,
+				                                  .container_port = cfg->ports[i].container_port,
+				                                  .protocol = cfg->ports[i].protocol
+				                                                      ? cfg->ports[i].protocol
+				                                                      : "tcp",
+				                                  .host_ip = cfg->ports[i].host_ip };
 		r = network_attach(&o->net, cfg->id, u.netns, ports, cfg->n_ports, &att, reterr);
 		if (r >= 0)
 			u.attached = true;
 	}
 	if (r >= 0) {
 		_cleanup_free_ char *volumes = xasprintf("%s/volumes", o->root_dir);
-		struct bundle_options bo = {.bundle_dir = bundle,
-					    .rootfs = u.rootfs,
-					    .image = &image,
-					    .cfg = cfg,
-					    .netns_path = u.netns,
-					    .cgroup_parent = "zlayer",
-					    .volumes_dir = volumes,
-					    .ip_address = att.ip};
+		struct bundle_options bo = { .bundle_dir = bundle,
+			                     .rootfs = u.rootfs,
+			                     .image = &image,
+			                     .cfg = cfg,
+			                     .netns_path = u.netns,
+			                     .cgroup_parent = "zlayer",
+			                     .volumes_dir = volumes,
+			                     .ip_address = att.ip };
 		r = bundle_write(&bo, reterr);
 	}
 	if (r >= 0) {
@@ -505,7 +523,7 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		r = oci_record_save(o, &rec, reterr);
 	if (r < 0) {
 		if (rec.init_pid > 0) {
-			char *args[] = {"delete", "--force", cfg->id, NULL};
+			char *args[] = { "delete", "--force", cfg->id, NULL };
 			(void)oci_runc(o, "delete", cfg->id, args, NULL);
 		}
 		create_undo(o, cfg->id, &u);
@@ -514,7 +532,7 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		za_error_wrap(reterr, "create container '%s'", cfg->id);
 	} else
 		log_debug("created container %s (init pid %d, shim pid %d)", cfg->id, (int)rec.init_pid,
-			  (int)rec.shim_pid);
+		          (int)rec.shim_pid);
 	network_attachment_release(&att);
 	oci_record_release(&rec);
 	oci_image_config_release(&image);
@@ -530,7 +548,7 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 static int oci_start(struct runtime *rt, const char *id, struct za_error **reterr) {
 	struct oci *o = rt->data;
 	struct oci_record rec = {};
-	char *args[] = {"start", (char *)id, NULL};
+	char *args[] = { "start", (char *)id, NULL };
 	int r;
 
 	r = oci_record_load(o, id, &rec, reterr);
@@ -539,7 +557,8 @@ static int oci_start(struct runtime *rt, const char *id, struct za_error **reter
 	if (rec.started) {
 		oci_record_release(&rec);
 		return za_error_make(reterr, ZA_ERROR_START_FAILED, EALREADY,
-				     "container '%s' was already started; containers start once (create a new one)", id);
+		                     "container '%s' was already started; containers start once (create a new one)",
+		                     id);
 	}
 	r = oci_runc(o, "start", id, args, reterr);
 	if (r >= 0) {
@@ -562,7 +581,7 @@ static int wait_pid_exit(pid_t pid, uint64_t timeout_nsec) {
 	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	for (;;) {
 		int64_t left = deadline - now_ns();
-		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
 		int ms = left > 200 * 1000000LL ? 200 : (int)MAX(left / 1000000, 0);
 
 		if (!oci_pid_alive(pid))
@@ -572,7 +591,7 @@ static int wait_pid_exit(pid_t pid, uint64_t timeout_nsec) {
 		if (pfd >= 0)
 			(void)poll(&p, 1, ms);
 		else
-			nanosleep(&(struct timespec){.tv_nsec = (long)ms * 1000000}, NULL);
+			nanosleep(&(struct timespec){ .tv_nsec = (long)ms * 1000000 }, NULL);
 	}
 }
 
@@ -581,7 +600,7 @@ static int read_exit_retry(struct oci *o, const char *id, struct wait_outcome *r
 	for (int i = 0; i < 200; i++) {
 		if (oci_read_exit(o, id, ret) >= 0)
 			return 0;
-		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	}
 	return -ENOENT;
 }
@@ -590,7 +609,7 @@ static int oci_kill(struct runtime *rt, const char *id, int sig, struct za_error
 	struct oci *o = rt->data;
 	struct oci_record rec = {};
 	_cleanup_free_ char *signame = xasprintf("%d", sig);
-	char *args[] = {"kill", (char *)id, signame, NULL};
+	char *args[] = { "kill", (char *)id, signame, NULL };
 	int r;
 
 	r = oci_record_load(o, id, &rec, reterr);
@@ -621,11 +640,11 @@ static int oci_stop(struct runtime *rt, const char *id, uint64_t timeout_nsec, s
 		timeout_nsec = rec.stop_grace_nsec ? rec.stop_grace_nsec : 10 * NSEC_PER_SEC;
 	if (rec.started) {
 		_cleanup_free_ char *s = xasprintf("%d", sig);
-		char *args[] = {"kill", (char *)id, s, NULL};
+		char *args[] = { "kill", (char *)id, s, NULL };
 		(void)oci_runc(o, "stop", id, args, NULL);
 	}
 	if (!rec.started || wait_pid_exit(rec.init_pid, timeout_nsec) == 0) {
-		char *args[] = {"kill", (char *)id, "9", NULL};
+		char *args[] = { "kill", (char *)id, "9", NULL };
 		log_debug("container %s did not stop within the grace period; sending SIGKILL", id);
 		if (oci_runc(o, "kill", id, args, NULL) < 0)
 			(void)kill(rec.init_pid, SIGKILL);
@@ -647,7 +666,7 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 	struct oci *o = rt->data;
 	struct oci_record rec = {};
 	_cleanup_free_ char *cdir = NULL, *rdir = NULL, *rootfs = NULL;
-	char *args[] = {"delete", "--force", (char *)id, NULL};
+	char *args[] = { "delete", "--force", (char *)id, NULL };
 	int r;
 
 	r = oci_record_load(o, id, &rec, reterr);
@@ -656,12 +675,12 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 	if (oci_pid_alive(rec.init_pid) && rec.started && !force) {
 		oci_record_release(&rec);
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EBUSY,
-				     "container '%s' is running; stop it first or remove it with --force", id);
+		                     "container '%s' is running; stop it first or remove it with --force", id);
 	}
 	rec.removing = true;
 	(void)oci_record_save(o, &rec, NULL);
 	if (oci_pid_alive(rec.init_pid)) {
-		char *kargs[] = {"kill", (char *)id, "9", NULL};
+		char *kargs[] = { "kill", (char *)id, "9", NULL };
 		if (oci_runc(o, "kill", id, kargs, NULL) < 0)
 			(void)kill(rec.init_pid, SIGKILL);
 		(void)wait_pid_exit(rec.init_pid, 10 * NSEC_PER_SEC);
@@ -725,7 +744,7 @@ static int oci_state(struct runtime *rt, const char *id, struct container_status
 }
 
 static int oci_wait(struct runtime *rt, const char *id, enum wait_condition cond, struct wait_outcome *ret,
-		    struct za_error **reterr) {
+                    struct za_error **reterr) {
 	struct oci *o = rt->data;
 	struct oci_record rec = {};
 	pid_t seen = 0;
@@ -737,7 +756,7 @@ static int oci_wait(struct runtime *rt, const char *id, enum wait_condition cond
 			if (cond == WAIT_REMOVED && r == -ENOENT) {
 				if (reterr && *reterr)
 					*reterr = za_error_free(*reterr);
-				*ret = (struct wait_outcome){.reason = EXIT_REASON_EXITED};
+				*ret = (struct wait_outcome){ .reason = EXIT_REASON_EXITED };
 				return 0;
 			}
 			return r;
@@ -751,13 +770,14 @@ static int oci_wait(struct runtime *rt, const char *id, enum wait_condition cond
 				(void)wait_pid_exit(pid, UINT64_MAX);
 				oci_record_release(&rec);
 				if (read_exit_retry(o, id, ret) < 0)
-					*ret = (struct wait_outcome){.reason = EXIT_REASON_RUNTIME_ERROR, .exit_code = 255};
+					*ret = (struct wait_outcome){ .reason = EXIT_REASON_RUNTIME_ERROR,
+						                      .exit_code = 255 };
 				return 0;
 			}
 			seen = pid;
 		}
 		oci_record_release(&rec);
-		nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
 	}
 }
 
@@ -843,8 +863,9 @@ int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret
 	o->runtime_dir = xstrdup(opts->runtime_dir);
 	name = opts->runtime_path ? opts->runtime_path : oci_detect_runtime(&reason);
 	o->runtime_path = strchr(name, '/') ? xstrdup(name)
-			  : streq(name, "runc")	 ? xstrdup(access("/usr/sbin/runc", X_OK) == 0 ? "/usr/sbin/runc" : "runc")
-						 : xasprintf("/usr/bin/%s", name);
+	                  : streq(name, "runc")
+	                          ? xstrdup(access("/usr/sbin/runc", X_OK) == 0 ? "/usr/sbin/runc" : "runc")
+	                          : xasprintf("/usr/bin/%s", name);
 	o->runtime_root = xasprintf("%s/runc", opts->runtime_dir);
 	o->shim_path = opts->shim_path ? xstrdup(opts->shim_path) : find_shim();
 	o->content = opts->content;
@@ -854,12 +875,12 @@ int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret
 	else {
 		o->net_state_dir = xasprintf("%s/cni/networks", opts->root_dir);
 		o->net_cache_dir = xasprintf("%s/cni/cache", opts->root_dir);
-		o->net = (struct network_config){.name = "zlayer",
-						 .bridge = "zlayer0",
-						 .subnet = "10.88.0.0/16",
-						 .state_dir = o->net_state_dir,
-						 .cache_dir = o->net_cache_dir,
-						 .plugin_dir = "/usr/lib/cni"};
+		o->net = (struct network_config){ .name = "zlayer",
+			                          .bridge = "zlayer0",
+			                          .subnet = "10.88.0.0/16",
+			                          .state_dir = o->net_state_dir,
+			                          .cache_dir = o->net_cache_dir,
+			                          .plugin_dir = "/usr/lib/cni" };
 	}
 	if (mkdir_p(o->runtime_root, 0700) < 0) {
 		int r = -errno;
@@ -868,7 +889,7 @@ int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r, "cannot create '%s': %m", opts->runtime_dir);
 	}
 	log_info("OCI runtime: %s%s%s%s; shim: %s", o->runtime_path, reason ? " (" : "", strempty(reason),
-		 reason ? ")" : "", o->shim_path);
+	         reason ? ")" : "", o->shim_path);
 	rt->ops = &oci_ops;
 	rt->data = o;
 	*ret = rt;

@@ -15,7 +15,7 @@ struct oci_runtime_options {
 	const char *root_dir;
 	const char *runtime_dir;
 	const char *runtime_path; /* NULL: detected (crun if the cgroup layout allows, else runc) */
-	const char *shim_path;	  /* NULL: zlayer-shim next to the running binary, else $PATH */
+	const char *shim_path;    /* NULL: zlayer-shim next to the running binary, else $PATH */
 	struct content_store *content;
 	const struct network_config *network; /* NULL: defaults under ROOT */
 };

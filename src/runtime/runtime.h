@@ -17,7 +17,7 @@
 #include "runtime/container.h"
 
 enum container_state {
-	CONTAINER_PENDING,	/* known, not created yet */
+	CONTAINER_PENDING,      /* known, not created yet */
 	CONTAINER_INITIALIZING, /* created (shim + runtime), not started */
 	CONTAINER_RUNNING,
 	CONTAINER_STOPPING,
@@ -44,20 +44,20 @@ struct container_status {
 	char *image;
 	char *image_digest;
 	enum container_state state;
-	pid_t pid;	       /* init pid while created/running, else 0 */
-	char *ip;	       /* bridge network address, or NULL */
-	int exit_code;	       /* EXITED */
-	int signal;	       /* EXITED by a signal */
+	pid_t pid;     /* init pid while created/running, else 0 */
+	char *ip;      /* bridge network address, or NULL */
+	int exit_code; /* EXITED */
+	int signal;    /* EXITED by a signal */
 	bool oom_killed;
-	char *reason;	       /* FAILED: why */
+	char *reason;                                /* FAILED: why */
 	int64_t created_ns, started_ns, finished_ns; /* CLOCK_REALTIME, 0 = never */
 };
 void container_status_release(struct container_status *s);
 
 enum wait_condition {
 	WAIT_NOT_RUNNING, /* returns at once if not running */
-	WAIT_NEXT_EXIT,	  /* the next exit from now */
-	WAIT_REMOVED,	  /* until the container is removed */
+	WAIT_NEXT_EXIT,   /* the next exit from now */
+	WAIT_REMOVED,     /* until the container is removed */
 	_WAIT_CONDITION_MAX,
 	_WAIT_CONDITION_INVALID = -1,
 };
@@ -77,8 +77,8 @@ struct exec_result {
 
 struct log_options {
 	bool follow;
-	uint64_t tail;	  /* 0: all */
-	int64_t since_ns; /* 0: from the start */
+	uint64_t tail;                     /* 0: all */
+	int64_t since_ns;                  /* 0: from the start */
 	bool stdout_stream, stderr_stream; /* both false: both */
 };
 /* One log record: stream "stdout"/"stderr", time in ns, the text. Return <0
@@ -86,7 +86,7 @@ struct log_options {
 typedef int (*log_record_fn)(const char *stream, int64_t time_ns, const char *text, size_t len, void *userdata);
 
 struct container_stats {
-	double cpu_percent;   /* over the sampling interval, of one core = 100 */
+	double cpu_percent; /* over the sampling interval, of one core = 100 */
 	uint64_t cpu_usage_ns;
 	uint64_t memory_usage, memory_limit; /* bytes; limit 0 = none */
 	uint64_t pids;
@@ -106,13 +106,13 @@ struct runtime_ops {
 	int (*state)(struct runtime *rt, const char *id, struct container_status *ret, struct za_error **reterr);
 	int (*list)(struct runtime *rt, char ***ret_ids, struct za_error **reterr);
 	int (*logs)(struct runtime *rt, const char *id, const struct log_options *o, log_record_fn fn, void *userdata,
-		    struct za_error **reterr);
+	            struct za_error **reterr);
 	int (*exec)(struct runtime *rt, const char *id, char *const *argv, size_t cap, struct exec_result *ret,
-		    struct za_error **reterr);
+	            struct za_error **reterr);
 	int (*stats)(struct runtime *rt, const char *id, struct container_stats *ret, struct za_error **reterr);
 	/* Blocks until the condition holds. */
 	int (*wait)(struct runtime *rt, const char *id, enum wait_condition cond, struct wait_outcome *ret,
-		    struct za_error **reterr);
+	            struct za_error **reterr);
 	int (*inspect)(struct runtime *rt, const char *id, json_t **ret, struct za_error **reterr);
 	void (*free)(struct runtime *rt);
 };
