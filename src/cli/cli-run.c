@@ -320,9 +320,17 @@ static int parse_run(const char *verb, int argc, char *argv[], struct run_args *
 	return -1;
 }
 
+/* docker run's exit codes when the command cannot run at all: 127 not
+ * found, 126 not executable; other failures 1. */
 static int fail(struct za_error *err) {
+	bool exec_failed = err && err->message && strstr(err->message, "exec:");
 	int r = api_client_print_error(err);
 
+	if (exec_failed && (strstr(err->message, "no such file or directory") ||
+	                    strstr(err->message, "executable file not found")))
+		r = 127;
+	else if (exec_failed && strstr(err->message, "permission denied"))
+		r = 126;
 	za_error_free(err);
 	return r;
 }

@@ -16,9 +16,10 @@
 #include "basic/strbuf.h"
 #include "runtime/bundle.h"
 #include "runtime/oci-internal.h"
+#include "shim/shim-protocol.h"
 #include "basic/banned.h"
 
-#define LOG_LINE_MAX (64 * 1024)
+#define LOG_LINE_MAX SHIM_LOG_RECORD_MAX
 
 /* --- logs ---------------------------------------------------------------------- */
 
@@ -71,7 +72,7 @@ static int reader_emit(struct log_reader *lr, const char *stream, int64_t t, con
 }
 
 static void reader_line(struct log_reader *lr, const char *line, size_t len) {
-	json_t *j = json_loadb(line, len, 0, NULL);
+	json_t *j = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
 	const char *text, *stream;
 
 	if (!j)

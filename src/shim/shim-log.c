@@ -299,8 +299,12 @@ int shim_log_write(struct shim_log *l, const char *stream, const void *data, siz
 	int r;
 
 	if (l->fd < 0) {
-		l->dropped++;
-		return -EBADF;
+		/* a rotation could not open the new file: try again */
+		r = l->path ? log_open_fd(l, false) : -EBADF;
+		if (r < 0) {
+			l->dropped++;
+			return r;
+		}
 	}
 	shim_format_time(when, ts);
 	record_emit(&s, stream, data, n, when);

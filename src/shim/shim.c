@@ -114,9 +114,18 @@ static size_t one_line(char *dst, size_t cap, const char *src, size_t n) {
 		dst[k++] = (char)c;
 		space = false;
 	}
-	if (k + 1 >= cap)
-		while (k > 0 && ((unsigned char)dst[k - 1] & 0xC0) == 0x80)
-			k--;
+	if (k + 1 >= cap) {
+		/* drop a UTF-8 sequence the cap cut short */
+		size_t start = k;
+		while (start > 0 && k - start < 4 && ((unsigned char)dst[start - 1] & 0xC0) == 0x80)
+			start--;
+		if (start > 0 && (unsigned char)dst[start - 1] >= 0xC0) {
+			unsigned char lead = (unsigned char)dst[start - 1];
+			size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+			if (k - (start - 1) < need)
+				k = start - 1;
+		}
+	}
 	while (k > 0 && dst[k - 1] == ' ')
 		k--;
 	dst[k] = '\0';
@@ -591,7 +600,10 @@ static int setup(struct shim *s, char *err, size_t errcap) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", a_state, SHIM_FILE_CONSOLE) >=
 		    sizeof(sa.sun_path)) {
-			snprintf(err, errcap, "state directory '%s' is too long for a console socket path", a_state);
+			snprintf(err, errcap,
+			         "state directory '%s' is too long for a console socket path (%zu bytes at most); use "
+			         "a shorter one",
+			         a_state, sizeof(sa.sun_path) - sizeof(SHIM_FILE_CONSOLE) - 1);
 			return -ENAMETOOLONG;
 		}
 		(void)unlink(sa.sun_path);
