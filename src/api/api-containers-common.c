@@ -186,6 +186,7 @@ struct watch {
 };
 
 static void *watch_thread(void *p) {
+	unsigned backoff = 0;
 	struct watch *wa = p;
 	struct containers *cs = wa->cs;
 	const char *id = wa->id;
@@ -200,14 +201,14 @@ static void *watch_thread(void *p) {
 		if (!containers_state_active(st.state))
 			break;
 		container_status_release(&st);
-		if (!containers_sleep(cs, CONTAINERS_WATCH_POLL_MS, NULL))
+		if (!containers_sleep(cs, containers_backoff(&backoff, CONTAINERS_WATCH_POLL_MS), NULL))
 			goto out; /* shutdown: the next daemon re-arms */
 	}
 	container_status_outcome(&st, &w);
 	container_status_release(&st);
 	exit_record(cs, id, &w);
-	for (unsigned ms = 0; ms < FOLLOWER_DRAIN_MAX_MS && follower_any(cs, id); ms += 20)
-		if (!containers_sleep(cs, 20, NULL))
+	for (unsigned ms = 0; ms < FOLLOWER_DRAIN_MAX_MS && follower_any(cs, id); ms += 5)
+		if (!containers_sleep(cs, 5, NULL))
 			goto out;
 	{
 		_cleanup_za_error_ struct za_error *err = NULL;

@@ -224,6 +224,7 @@ static int session_pump(struct logs_session *s) {
 	struct runtime *rt = s->cs->rt;
 	struct log_options o = { .tail = s->tail, .since_ns = s->since_ns };
 	bool last_read = false;
+	unsigned backoff = 0;
 	int r;
 
 	if (s->tail_none) {
@@ -258,7 +259,8 @@ static int session_pump(struct logs_session *s) {
 		}
 		if (!s->follow || last_read || session_stopped(s))
 			break;
-		pause = MIN(MAX((monotonic_ms() - t0) * 4, (uint64_t)CONTAINERS_POLL_MS), (uint64_t)LOG_POLL_MAX_MS);
+		pause = MIN(MAX((monotonic_ms() - t0) * 4, (uint64_t)containers_backoff(&backoff, CONTAINERS_POLL_MS)),
+		            (uint64_t)LOG_POLL_MAX_MS);
 		if (!containers_sleep(s->cs, (unsigned)pause, &s->closed))
 			break;
 		if (rt->ops->state(rt, s->id, &st, NULL) < 0)

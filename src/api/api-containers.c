@@ -498,6 +498,7 @@ static int do_wait(struct job *j) {
 	struct wait_outcome w = {};
 	int64_t first_finished;
 	bool seen_exit = false;
+	unsigned backoff = 0;
 	int r;
 
 	r = job_resolve(j, &st);
@@ -525,7 +526,7 @@ static int do_wait(struct job *j) {
 		container_status_release(&st);
 		if (done)
 			break;
-		if (!containers_sleep(j->cs, CONTAINERS_POLL_MS, NULL))
+		if (!containers_sleep(j->cs, containers_backoff(&backoff, CONTAINERS_POLL_MS), NULL))
 			return za_error_make(&j->err, ZA_ERROR_UNSUPPORTED, ESHUTDOWN,
 			                     "the daemon is shutting down; wait again once it is back");
 		r = rt->ops->state(rt, j->id, &st, &j->err);

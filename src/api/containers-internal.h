@@ -13,6 +13,17 @@
 #define CONTAINERS_EXIT_CACHE    128 /* exits of auto-removed containers kept for late waiters */
 #define CONTAINERS_POLL_MS       100 /* wait and log-follow polling */
 #define CONTAINERS_WATCH_POLL_MS 250 /* auto-remove watchers */
+#define CONTAINERS_POLL_FIRST_MS                              \
+	5 /* polls start this short and double: a short-lived \
+	   * container is noticed within milliseconds */
+
+/* The next pause of a poll loop: *interval, then doubled up to max. */
+static inline unsigned containers_backoff(unsigned *interval, unsigned max) {
+	unsigned now = *interval ? *interval : CONTAINERS_POLL_FIRST_MS;
+
+	*interval = now * 2 > max ? max : now * 2;
+	return now > max ? max : now;
+}
 
 struct containers_follower {
 	struct containers_follower *next;

@@ -326,8 +326,8 @@ static int fail(struct za_error *err) {
 	bool exec_failed = err && err->message && strstr(err->message, "exec:");
 	int r = api_client_print_error(err);
 
-	if (exec_failed && (strstr(err->message, "no such file or directory") ||
-	                    strstr(err->message, "executable file not found")))
+	if (exec_failed &&
+	    (strstr(err->message, "no such file or directory") || strstr(err->message, "executable file not found")))
 		r = 127;
 	else if (exec_failed && strstr(err->message, "permission denied"))
 		r = 126;
