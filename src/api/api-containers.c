@@ -342,7 +342,7 @@ static int handle_stop(struct api_request *req, void *userdata) {
 static int handle_kill(struct api_request *req, void *userdata) {
 	const char *s = api_request_query(req, "signal");
 	struct job *j = NULL;
-	int sig = s ? signal_from_string(s) : SIGKILL, r;
+	int sig = s ? parse_signal(s) : SIGKILL, r;
 
 	if (sig < 0)
 		return containers_reply_bad_query(req, "signal", "must be a signal name (KILL, SIGTERM) or number");

@@ -376,7 +376,7 @@ static int parse_config(json_t *j, struct container_config *c, struct za_error *
 		int sig = json_is_integer(v)  ? (json_integer_value(v) > 0 && json_integer_value(v) < NSIG
 		                                         ? (int)json_integer_value(v)
 		                                         : -EINVAL)
-		          : json_is_string(v) ? signal_from_string(json_string_value(v))
+		          : json_is_string(v) ? parse_signal(json_string_value(v))
 		                              : -EINVAL;
 		if (sig < 0)
 			return bad(reterr, "config.stop_signal", "expected a signal name (\"SIGTERM\") or number");
@@ -548,35 +548,6 @@ char *timestamp_format(char buf[static TIMESTAMP_MAX], int64_t ns) {
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, TIMESTAMP_MAX, "%s.%09" PRId64 "Z", date, ns % 1000000000);
 	return buf;
-}
-
-int signal_from_string(const char *s) {
-	const char *name = s;
-	uint32_t n;
-
-	if (isempty(s))
-		return -EINVAL;
-	if (parse_uint32(s, &n) >= 0)
-		return n > 0 && n < (uint32_t)NSIG ? (int)n : -EINVAL;
-	if (strncasecmp(name, "SIG", 3) == 0)
-		name += 3;
-	if (strncasecmp(name, "RTMIN", 5) == 0 || strncasecmp(name, "RTMAX", 5) == 0) {
-		bool min = strncasecmp(name, "RTMIN", 5) == 0;
-		int base = min ? SIGRTMIN : SIGRTMAX, sig;
-
-		if (name[5] == '\0')
-			return base;
-		if ((name[5] != '+' && name[5] != '-') || parse_uint32(name + 6, &n) < 0 || n > 32)
-			return -EINVAL;
-		sig = name[5] == '+' ? base + (int)n : base - (int)n;
-		return sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : -EINVAL;
-	}
-	for (int i = 1; i < SIGRTMIN; i++) {
-		const char *abbrev = sigabbrev_np(i);
-		if (abbrev && strcasecmp(abbrev, name) == 0)
-			return i;
-	}
-	return -EINVAL;
 }
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */

@@ -48,8 +48,6 @@ json_t *container_stats_to_json(const struct container_stats *st);
 int timestamp_parse(const char *s, int64_t *ret_ns);
 /* RFC 3339 in UTC with nanoseconds; returns buf. */
 char *timestamp_format(char buf[static TIMESTAMP_MAX], int64_t ns);
-/* "KILL", "SIGKILL", "kill", "9", "RTMIN+2" -> the signal number, or -EINVAL. */
-int signal_from_string(const char *s);
 
 /* A JSON string of the bytes, invalid UTF-8 replaced by U+FFFD (process
  * output is not always text); NUL bytes are kept. */

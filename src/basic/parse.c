@@ -6,8 +6,10 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include "macro.h"
 #include "banned.h"
@@ -344,4 +346,33 @@ char *format_size(char *buf, size_t len, uint64_t bytes) {
 	}
 	snprintf(buf, len, "%" PRIu64, bytes);
 	return buf;
+}
+
+int parse_signal(const char *s) {
+	const char *name = s;
+	uint32_t n;
+
+	if (isempty(s))
+		return -EINVAL;
+	if (parse_uint32(s, &n) >= 0)
+		return n > 0 && n < (uint32_t)NSIG ? (int)n : -EINVAL;
+	if (strncasecmp(name, "SIG", 3) == 0)
+		name += 3;
+	if (strncasecmp(name, "RTMIN", 5) == 0 || strncasecmp(name, "RTMAX", 5) == 0) {
+		bool min = strncasecmp(name, "RTMIN", 5) == 0;
+		int base = min ? SIGRTMIN : SIGRTMAX, sig;
+
+		if (name[5] == '\0')
+			return base;
+		if ((name[5] != '+' && name[5] != '-') || parse_uint32(name + 6, &n) < 0 || n > 32)
+			return -EINVAL;
+		sig = name[5] == '+' ? base + (int)n : base - (int)n;
+		return sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : -EINVAL;
+	}
+	for (int i = 1; i < SIGRTMIN; i++) {
+		const char *abbrev = sigabbrev_np(i);
+		if (abbrev && strcasecmp(abbrev, name) == 0)
+			return i;
+	}
+	return -EINVAL;
 }

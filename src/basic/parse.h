@@ -24,6 +24,9 @@ int parse_double(const char *s, double *ret);
 /* true/false, yes/no, on/off, 1/0 -> 1/0; -EINVAL otherwise. */
 int parse_bool(const char *s);
 
+/* A signal: "SIGTERM", "term", "15", "SIGRTMIN+3"; the number or -EINVAL. */
+int parse_signal(const char *s);
+
 /* One or more <number>[.<fraction>]<unit> parts, optionally separated by
  * spaces; units ns, us, ms, s, m, h, d and their long forms (sec, min,
  * hours, ...). "1h30m" -> 5400 s. A bare number without unit is -EINVAL. */

@@ -12,6 +12,7 @@
 #include "basic/parse.h"
 #include "basic/strbuf.h"
 #include "cli/cli.h"
+#include "cli/cli-parse.h"
 #include "cli/client.h"
 #include "basic/banned.h"
 
@@ -20,21 +21,6 @@ static int fail(struct za_error *err) {
 
 	za_error_free(err);
 	return r;
-}
-
-static void human_size(char *buf, size_t len, uint64_t b) {
-	static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
-	double v = (double)b;
-	size_t u = 0;
-
-	while (v >= 1000 && u + 1 < ELEMENTSOF(units)) {
-		v /= 1000;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%" PRIu64 "B", b);
-	else
-		snprintf(buf, len, "%.3g%s", v, units[u]);
 }
 
 /* --- pull / load progress ------------------------------------------------ */
@@ -82,12 +68,12 @@ static void progress_draw(struct progress *p) {
 		int width = 30, fill = l->total ? (int)((double)l->current / (double)l->total * width) : 0;
 		char bar[64];
 
-		human_size(cur, sizeof(cur), l->current);
-		human_size(tot, sizeof(tot), l->total);
+		cli_format_bytes(cur, sizeof(cur), l->current);
+		cli_format_bytes(tot, sizeof(tot), l->total);
 		if (streq(l->state, "downloading") && ms > 500 && l->current > l->rate_base) {
 			double bps = (double)(l->current - l->rate_base) * 1000.0 / (double)ms;
 			char r[16];
-			human_size(r, sizeof(r), (uint64_t)bps);
+			cli_format_bytes(r, sizeof(r), (uint64_t)bps);
 			snprintf(rate, sizeof(rate), "%s/s", r);
 			if (bps > 0) {
 				size_t off = strlen(rate);
@@ -302,7 +288,7 @@ static int images_run(int argc, char *argv[]) {
 		size_t k;
 		json_t *r;
 
-		human_size(size, sizeof(size), (uint64_t)json_integer_value(json_object_get(img, "size")));
+		cli_format_bytes(size, sizeof(size), (uint64_t)json_integer_value(json_object_get(img, "size")));
 		if (json_array_size(refs) == 0)
 			printf("%-40s %-16s %-19.19s %-9s %s\n", "<none>", "<none>", digest, size, when);
 		json_array_foreach(refs, k, r) {

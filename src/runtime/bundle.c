@@ -127,21 +127,8 @@ static char *resolve_cwd(const struct bundle_options *o) {
 }
 
 static int signal_parse(const char *s) {
-	const char *name = s;
-	int32_t n;
-
-	if (isempty(s))
-		return 0;
-	if (parse_int32(s, &n) >= 0)
-		return n > 0 && n <= SIGRTMAX ? n : 0;
-	if (strncasecmp(name, "SIG", 3) == 0)
-		name += 3;
-	for (int i = 1; i < SIGRTMIN; i++) {
-		const char *abbrev = sigabbrev_np(i);
-		if (abbrev && strcasecmp(abbrev, name) == 0)
-			return i;
-	}
-	return 0;
+	int sig = isempty(s) ? 0 : parse_signal(s);
+	return sig > 0 ? sig : 0;
 }
 
 static json_t *strv_json(char *const *l) {

@@ -128,22 +128,6 @@ static bool valid_hostname(const char *h) {
 	return label > 0 && h[l - 1] != '-';
 }
 
-static int signal_from_string(const char *s) {
-	const char *name = s;
-	int32_t n;
-
-	if (parse_int32(s, &n) >= 0)
-		return n >= 1 && n <= SIGRTMAX ? n : -EINVAL;
-	if (strncasecmp(name, "SIG", 3) == 0)
-		name += 3;
-	for (int i = 1; i < SIGRTMIN; i++) {
-		const char *abbrev = sigabbrev_np(i);
-		if (abbrev && strcasecmp(abbrev, name) == 0)
-			return i;
-	}
-	return -EINVAL;
-}
-
 static bool sysctl_namespaced(const char *k) {
 	return strneq(k, "net.", 4) || strneq(k, "kernel.shm", 10) || strneq(k, "kernel.msg", 10) ||
 	       streq(k, "kernel.sem") || strneq(k, "fs.mqueue.", 10) || streq(k, "kernel.domainname") ||
@@ -492,7 +476,7 @@ void spec_parse_container_options(const struct svc_ctx *c, const struct sect *s)
 	if ((v = field_node(s, "stop_signal"))) {
 		_cleanup_free_ char *p = spec_path_join(s->path, "stop_signal"), *name = NULL;
 		if (bind_string(c->d, v, p, &name)) {
-			int sig = signal_from_string(name);
+			int sig = parse_signal(name);
 			if (sig < 0)
 				spec_error(c->d, v, p, "unknown signal '%s' (expected a name like SIGTERM or a number)",
 				           name);

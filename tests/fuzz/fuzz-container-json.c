@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "api/container-json.h"
+#include "basic/parse.h"
 #include "basic/alloc.h"
 #include "basic/banned.h"
 
@@ -65,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		if (timestamp_parse(timestamp_format(buf, ns), &back) < 0 || back != ns)
 			abort();
 	}
-	sig = signal_from_string(s);
+	sig = parse_signal(s);
 	if (sig != -EINVAL && (sig <= 0 || sig > SIGRTMAX))
 		abort();
 	lossy = json_string_lossy((const char *)data, size);

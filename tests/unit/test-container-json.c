@@ -302,20 +302,20 @@ static void test_timestamps(void **state) {
 }
 
 static void test_signals(void **state) {
-	assert_int_equal(signal_from_string("KILL"), SIGKILL);
-	assert_int_equal(signal_from_string("SIGKILL"), SIGKILL);
-	assert_int_equal(signal_from_string("sigterm"), SIGTERM);
-	assert_int_equal(signal_from_string("hup"), SIGHUP);
-	assert_int_equal(signal_from_string("9"), 9);
-	assert_int_equal(signal_from_string("RTMIN"), SIGRTMIN);
-	assert_int_equal(signal_from_string("SIGRTMIN+2"), SIGRTMIN + 2);
-	assert_int_equal(signal_from_string("RTMAX-1"), SIGRTMAX - 1);
-	assert_int_equal(signal_from_string("0"), -EINVAL);
-	assert_int_equal(signal_from_string("65"), -EINVAL);
-	assert_int_equal(signal_from_string("RTMIN+40"), -EINVAL);
-	assert_int_equal(signal_from_string("NOPE"), -EINVAL);
-	assert_int_equal(signal_from_string(""), -EINVAL);
-	assert_int_equal(signal_from_string("-9"), -EINVAL);
+	assert_int_equal(parse_signal("KILL"), SIGKILL);
+	assert_int_equal(parse_signal("SIGKILL"), SIGKILL);
+	assert_int_equal(parse_signal("sigterm"), SIGTERM);
+	assert_int_equal(parse_signal("hup"), SIGHUP);
+	assert_int_equal(parse_signal("9"), 9);
+	assert_int_equal(parse_signal("RTMIN"), SIGRTMIN);
+	assert_int_equal(parse_signal("SIGRTMIN+2"), SIGRTMIN + 2);
+	assert_int_equal(parse_signal("RTMAX-1"), SIGRTMAX - 1);
+	assert_int_equal(parse_signal("0"), -EINVAL);
+	assert_int_equal(parse_signal("65"), -EINVAL);
+	assert_int_equal(parse_signal("RTMIN+40"), -EINVAL);
+	assert_int_equal(parse_signal("NOPE"), -EINVAL);
+	assert_int_equal(parse_signal(""), -EINVAL);
+	assert_int_equal(parse_signal("-9"), -EINVAL);
 }
 
 static void test_lossy(void **state) {
