@@ -297,12 +297,19 @@ static int parse_env(char **env, const char *path, struct za_error **reterr) {
 }
 
 static int parse_config(json_t *j, struct container_config *c, struct za_error **reterr) {
-	static const char *const keys[] = {
-		"id",       "image",       "entrypoint", "args",     "env",          "workdir",     "user",
-		"hostname", "labels",      "mounts",     "ports",    "network_mode", "resources",   "read_only_rootfs",
-		"tty",      "auto_remove", "cap_add",    "cap_drop", "privileged",   "stop_signal", "stop_grace",
-		"dns",      "extra_hosts", NULL
-	};
+	static const char *const keys[] = { "id",          "image",
+		                            "entrypoint",  "args",
+		                            "env",         "workdir",
+		                            "user",        "hostname",
+		                            "labels",      "mounts",
+		                            "ports",       "network_mode",
+		                            "resources",   "read_only_rootfs",
+		                            "tty",         "auto_remove",
+		                            "cap_add",     "cap_drop",
+		                            "privileged",  "stop_signal",
+		                            "stop_grace",  "dns",
+		                            "extra_hosts", "log_max_size",
+		                            NULL };
 	const char *path = "config";
 	_cleanup_free_ char *net = NULL;
 	json_t *v;
@@ -389,6 +396,12 @@ static int parse_config(json_t *j, struct container_config *c, struct za_error *
 		else if (!json_is_string(v) || parse_duration(json_string_value(v), &c->stop_grace_nsec) < 0)
 			return bad(reterr, "config.stop_grace", "expected a duration like \"10s\" or \"1m30s\"");
 	}
+
+	r = get_size(j, "log_max_size", path, &c->log_max_size, reterr);
+	if (r < 0)
+		return r;
+	if (c->log_max_size && c->log_max_size < 4096)
+		return bad(reterr, "config.log_max_size", "expected at least 4Ki (the shim rotates at this size)");
 
 	v = json_object_get(j, "mounts");
 	if (v && !json_is_null(v)) {

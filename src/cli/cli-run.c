@@ -76,6 +76,8 @@ enum {
 	ARG_STOP_SIGNAL,
 	ARG_STOP_TIMEOUT,
 	ARG_PULL,
+	ARG_LOG_MAX_SIZE,
+	ARG_LOG_OPT,
 };
 
 struct run_args {
@@ -158,6 +160,8 @@ static int parse_run(const char *verb, int argc, char *argv[], struct run_args *
 		{ "stop-signal", required_argument, NULL, ARG_STOP_SIGNAL },
 		{ "stop-timeout", required_argument, NULL, ARG_STOP_TIMEOUT },
 		{ "pull", required_argument, NULL, ARG_PULL },
+		{ "log-max-size", required_argument, NULL, ARG_LOG_MAX_SIZE },
+		{ "log-opt", required_argument, NULL, ARG_LOG_OPT },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -295,6 +299,25 @@ static int parse_run(const char *verb, int argc, char *argv[], struct run_args *
 				return bad_value(verb, "--stop-timeout", optarg, "expected seconds from 0 to 86400");
 			json_object_set_new(c, "stop_grace", json_integer((json_int_t)u));
 			break;
+		case ARG_LOG_OPT:
+			/* docker's spelling of the one json-file option we have */
+			if (!strneq(optarg, "max-size=", 9))
+				return bad_value(verb, "--log-opt", optarg, "only max-size=SIZE is supported");
+			optarg += 9;
+			_fallthrough_;
+		case ARG_LOG_MAX_SIZE: {
+			uint64_t sz;
+			/* docker writes 10m for 10 MB; accept both that and 10Mi */
+			_cleanup_free_ char *norm = xstrdup(optarg);
+			size_t l = strlen(norm);
+			if (l > 1 && (norm[l - 1] == 'k' || norm[l - 1] == 'm' || norm[l - 1] == 'g'))
+				norm[l - 1] = (char)(norm[l - 1] - 'a' + 'A');
+			if (parse_size(norm, &sz) < 0 || sz < 4096)
+				return bad_value(verb, "--log-max-size", optarg,
+				                 "expected a size of at least 4Ki, like 10Mi");
+			json_object_set_new(c, "log_max_size", json_integer((json_int_t)sz));
+			break;
+		}
 		case ARG_PULL:
 			if (!streq(optarg, "missing") && !streq(optarg, "always") && !streq(optarg, "never"))
 				return bad_value(verb, "--pull", optarg, "expected missing, always or never");

@@ -564,6 +564,27 @@ def test_log_rotation_loses_no_line(runtime_daemon, ctr):
         assert got == seen, f"logs printed {len(got)} lines, the files hold {len(seen)}"
 
 
+def test_log_max_size_option_rotates_and_logs_reads_every_kept_line(runtime_daemon, ctr):
+    """`run --log-max-size` (docker: --log-opt max-size=) sets the shim's rotation size."""
+    d = runtime_daemon
+    max_size, line_bytes, lines = 64 * 1024, 100, 5000
+    cid = ctr.start("--log-max-size", "64Ki", d.image, HELPER, "flood", str(lines), str(line_bytes))
+    assert wait_exit(d, cid, timeout=60) == 0
+    files = _log_files(d, cid)
+    assert len(files) >= 2, f"no rotation after {lines * line_bytes} bytes: {files}"
+    seen = []
+    for path in files:
+        assert os.path.getsize(path) <= max_size + 64 * 1024, f"{path} is {os.path.getsize(path)} bytes"
+        with open(path) as f:
+            seen += [int(json.loads(raw)["log"].split(" ", 1)[0]) for raw in f]
+    assert seen == list(range(seen[0], lines)), f"kept lines {seen[0]}..{seen[-1]} are not contiguous"
+    r = d.cli("logs", cid, timeout=60)
+    assert r.returncode == 0, show(r, d)
+    assert [int(x.split(" ", 1)[0]) for x in r.stdout.splitlines()] == seen
+    bad = d.cli("run", "--rm", "--log-max-size", "12", d.image, "true")
+    assert bad.returncode == 2 and "--log-max-size" in bad.stderr, show(bad, d)
+
+
 def test_stats_change_under_load(runtime_daemon, ctr):
     d = runtime_daemon
     script = (f"{HELPER} sleep 3; {HELPER} alloc 96 & for i in 1 2 3 4; do {HELPER} sleep 300 & done; "
