@@ -45,12 +45,33 @@ bool containers_state_active(enum container_state s) {
 }
 
 bool containers_sleep(struct containers *cs, unsigned ms, const atomic_bool *stop) {
-	for (unsigned slept = 0; slept < ms; slept += 10) {
-		if (atomic_load(&cs->cancel) || (stop && atomic_load(stop)))
-			return false;
-		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	struct timespec deadline;
+	uint64_t kicks;
+
+	/* The stop flag of a stream has no kick: look at it every 10 ms. */
+	if (stop && ms > 10)
+		ms = 10;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
 	}
+	pthread_mutex_lock(&cs->lock);
+	kicks = cs->kicks;
+	while (kicks == cs->kicks && !atomic_load(&cs->cancel) && !(stop && atomic_load(stop)))
+		if (pthread_cond_timedwait(&cs->wake, &cs->lock, &deadline) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&cs->lock);
 	return !atomic_load(&cs->cancel) && !(stop && atomic_load(stop));
+}
+
+void containers_kick(struct containers *cs) {
+	pthread_mutex_lock(&cs->lock);
+	cs->kicks++;
+	pthread_cond_broadcast(&cs->wake);
+	pthread_mutex_unlock(&cs->lock);
 }
 
 int containers_resolve(struct containers *cs, const char *id, char **ret_id, struct container_status *ret,
@@ -114,6 +135,9 @@ void containers_follower_remove(struct containers *cs, const char *id) {
 			}
 			break;
 		}
+	/* an auto-remove may be waiting for the last reader */
+	cs->kicks++;
+	pthread_cond_broadcast(&cs->wake);
 	pthread_mutex_unlock(&cs->lock);
 }
 
@@ -207,8 +231,9 @@ static void *watch_thread(void *p) {
 	container_status_outcome(&st, &w);
 	container_status_release(&st);
 	exit_record(cs, id, &w);
-	for (unsigned ms = 0; ms < FOLLOWER_DRAIN_MAX_MS && follower_any(cs, id); ms += 5)
-		if (!containers_sleep(cs, 5, NULL))
+	containers_kick(cs);
+	for (unsigned ms = 0; ms < FOLLOWER_DRAIN_MAX_MS && follower_any(cs, id); ms += 20)
+		if (!containers_sleep(cs, 20, NULL))
 			goto out;
 	{
 		_cleanup_za_error_ struct za_error *err = NULL;
@@ -216,6 +241,7 @@ static void *watch_thread(void *p) {
 			log_warning("auto-remove of container %s failed: %s", id, err->message);
 		else
 			log_info("container %s exited (%d) and was removed", id, w.exit_code);
+		containers_kick(cs); /* `wait --condition removed` */
 	}
 out:
 	watched_remove(cs, id);

@@ -267,6 +267,8 @@ static int session_pump(struct logs_session *s) {
 			break;
 		/* Stopped: one more read drains what it wrote last. */
 		last_read = !containers_state_active(st.state);
+		if (last_read)
+			containers_kick(s->cs); /* waiters and the auto-remove watcher */
 		container_status_release(&st);
 		o = (struct log_options){ .since_ns = s->last_ns ? s->last_ns : s->since_ns };
 	}

@@ -572,6 +572,7 @@ static void containers_stop(struct daemon *d, void *userdata) {
 
 	/* Polling workers (wait, follow, auto-remove) leave within a poll. */
 	atomic_store(&cs->cancel, true);
+	containers_kick(cs);
 }
 
 static void containers_free(void *userdata) {
@@ -593,6 +594,7 @@ static void containers_exit(struct daemon *d, void *userdata) {
 	struct containers *cs = userdata;
 
 	atomic_store(&cs->cancel, true);
+	containers_kick(cs);
 	for (int i = 0; i < EXIT_JOIN_MAX_MS / 10 && atomic_load(&cs->threads) > 0; i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	if (atomic_load(&cs->threads) > 0) {
@@ -611,6 +613,13 @@ int api_containers_register(struct daemon *d, struct runtime *rt) {
 	cs->daemon = d;
 	cs->rt = rt;
 	pthread_mutex_init(&cs->lock, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&cs->wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	daemon_add_hook(d, DAEMON_HOOK_STOP, containers_stop, cs);
 	daemon_add_hook(d, DAEMON_HOOK_EXIT, containers_exit, cs);
 	api_server_add_route(d->api, "POST", "/v1/containers", handle_create, cs);

@@ -47,7 +47,14 @@ struct containers {
 	struct containers_exit exits[CONTAINERS_EXIT_CACHE];
 	size_t exits_next;
 	char **watched; /* containers with an auto-remove watcher */
+	/* Sleeping pollers wake on a kick: a worker that saw a container exit
+	 * (or go) tells the others at once instead of at their next poll. */
+	pthread_cond_t wake;
+	uint64_t kicks; /* under lock */
 };
+
+/* Wake every containers_sleep() now (any thread). */
+void containers_kick(struct containers *cs);
 
 /* Run fn(arg) on a detached worker counted in cs->threads; the worker calls
  * containers_thread_exit() last. Fails while the daemon shuts down. */
