@@ -10,6 +10,7 @@
 #include "basic/alloc.h"
 #include "basic/log.h"
 #include "basic/parse.h"
+#include "image/digest.h"
 #include "image/registry-internal.h"
 #include "basic/banned.h"
 
@@ -318,7 +319,7 @@ static int check_request(const struct registry_blob_request *r, struct za_error 
 	if (!r->repo || !registry_valid_repo(r->repo))
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "invalid repository name '%s'",
 		                     strna(r->repo));
-	if (!r->digest || !registry_valid_digest(r->digest))
+	if (!r->digest || !digest_valid(r->digest))
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "invalid blob digest '%s'",
 		                     strna(r->digest));
 	if (!r->on_data)

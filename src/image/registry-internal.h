@@ -132,4 +132,3 @@ int registry_auth_error(struct registry_client *c, const char *repo, long status
 /* Probe the scheme and the auth challenge once (GET /v2/). */
 int registry_ensure_probed(struct registry_client *c, struct za_error **reterr);
 bool registry_valid_repo(const char *repo);
-bool registry_valid_digest(const char *s);

@@ -22,10 +22,6 @@ static void curl_init_once(void) {
 
 static const char *const manifest_accept = manifest_accept_types;
 
-bool registry_valid_digest(const char *s) {
-	return digest_valid(s);
-}
-
 bool registry_valid_repo(const char *repo) {
 	size_t n = strlen(repo);
 
@@ -53,7 +49,7 @@ static int check_args(const char *repo, const char *reference, struct za_error *
 	if (!repo || !registry_valid_repo(repo))
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "invalid repository name '%s'",
 		                     strna(repo));
-	if (reference && !registry_valid_digest(reference) && !valid_tag(reference))
+	if (reference && !digest_valid(reference) && !valid_tag(reference))
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
 		                     "invalid tag or digest '%s' for repository '%s'", reference, repo);
 	return 0;
@@ -361,9 +357,9 @@ int registry_head_manifest(struct registry_client *c, const char *repo, const ch
 		return manifest_status_error(c, repo, reference, &req, reterr);
 
 	header = req.resp.docker_content_digest;
-	if (req.resp.content_type && (registry_valid_digest(reference) || (header && registry_valid_digest(header)))) {
+	if (req.resp.content_type && (digest_valid(reference) || (header && digest_valid(header)))) {
 		if (ret_digest)
-			*ret_digest = xstrdup(registry_valid_digest(reference) ? reference : header);
+			*ret_digest = xstrdup(digest_valid(reference) ? reference : header);
 		if (ret_media_type)
 			*ret_media_type = media_type_of(&req.resp);
 		return 0;

@@ -6,7 +6,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <openssl/evp.h>
+#include "image/digest.h"
 #include <time.h>
 
 #include "image/unpack.h"
@@ -27,7 +27,7 @@ struct unpack {
 	int dir_fd;
 	struct archive *raw;
 	struct archive *tar;
-	EVP_MD_CTX *sha;
+	struct sha256 *sha; /* of the uncompressed stream: the diff_id */
 	uint8_t *in_buf;
 	uint8_t *tar_buf;
 	bool in_eof, raw_eof;

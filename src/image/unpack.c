@@ -20,7 +20,6 @@
 #define KIND     ZA_ERROR_PULL_FAILED
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 
 /* The best explanation of a failed read from `tar`: the input or the
  * decompressor if they failed, the tar parser otherwise. */
@@ -98,12 +97,7 @@ static ssize_t raw_pull(struct unpack *u) {
 		u->raw_error = xasprintf("layer is larger than %" PRIu64 " bytes uncompressed", u->max_bytes);
 		return -1;
 	}
-	if (EVP_DigestUpdate(u->sha, u->tar_buf, (size_t)n) != 1) {
-		u->raw_errno = EIO;
-		free(u->raw_error);
-		u->raw_error = xstrdup("sha256 update failed");
-		return -1;
-	}
+	sha256_update(u->sha, u->tar_buf, (size_t)n);
 	return n;
 }
 
@@ -189,9 +183,7 @@ static int drain(struct unpack *u, struct za_error **reterr) {
 int layer_unpack_limited(int fd, int dir_fd, const struct layer_unpack_limits *limits, char **ret_diff_id,
                          struct layer_unpack_stats *ret_stats, struct za_error **reterr) {
 	_cleanup_(archive_read_freep) struct archive *raw = NULL, *tar = NULL;
-	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *sha = NULL;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned md_len = 0;
+	struct sha256 sha;
 	struct unpack u = {
 		.in_fd = fd,
 		.dir_fd = dir_fd,
@@ -202,10 +194,8 @@ int layer_unpack_limited(int fd, int dir_fd, const struct layer_unpack_limits *l
 	char *hex;
 	int r;
 
-	sha = EVP_MD_CTX_new();
-	if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
-		return za_error_make(reterr, ZA_ERROR_INTERNAL, ENOMEM, "cannot initialize sha256");
-	u.sha = sha;
+	sha256_init(&sha);
+	u.sha = &sha;
 	u.in_buf = xmalloc(BUF_SIZE);
 	/* A pipe: fewer, larger reads (best effort, capped by pipe-max-size). */
 	(void)fcntl(fd, F_SETPIPE_SZ, BUF_SIZE);
@@ -243,14 +233,8 @@ int layer_unpack_limited(int fd, int dir_fd, const struct layer_unpack_limits *l
 	if (r < 0)
 		goto finish;
 
-	if (EVP_DigestFinal_ex(sha, md, &md_len) != 1) {
-		r = za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "sha256 finalization failed");
-		goto finish;
-	}
-	hex = xmalloc(strlen("sha256:") + 2 * md_len + 1);
-	memcpy(hex, "sha256:", 7);
-	for (unsigned i = 0; i < md_len; i++)
-		(void)snprintf(hex + 7 + 2 * i, 3, "%02x", md[i]);
+	hex = xmalloc(DIGEST_SHA256_LEN + 1);
+	sha256_final(&sha, hex);
 	log_debug("unpacked layer %s: %" PRIu64 " entries, %" PRIu64 " bytes", hex, u.entries, u.bytes);
 	*ret_diff_id = hex;
 	if (ret_stats)
@@ -258,6 +242,7 @@ int layer_unpack_limited(int fd, int dir_fd, const struct layer_unpack_limits *l
 	r = 0;
 finish:
 	unpack_release(&u);
+	sha256_release(&sha);
 	return r;
 }
 
