@@ -17,13 +17,6 @@
 #include "cli/client.h"
 #include "basic/banned.h"
 
-static int fail(struct za_error *err) {
-	int r = api_client_print_error(err);
-
-	za_error_free(err);
-	return r;
-}
-
 static int usage(const char *text) {
 	fputs(text, stderr);
 	return CLI_EXIT_USAGE;
@@ -68,7 +61,7 @@ static int for_each_id(const char *method, const char *what, const char *extra, 
 		_cleanup_free_ char *path = xasprintf("/v1/containers%s?id=%s%s", what, esc, strempty(extra));
 
 		if (api_client_call(method, path, NULL, NULL, &err) < 0)
-			rc = fail(err);
+			rc = api_client_fail(err);
 		else
 			printf("%s\n", argv[i]);
 	}
@@ -237,7 +230,7 @@ static int ps_run(int argc, char *argv[]) {
 	if (optind != argc)
 		return usage(ps_usage);
 	if (api_client_call("GET", all ? "/v1/containers?all=1" : "/v1/containers", NULL, &reply, &err) < 0)
-		return fail(err);
+		return api_client_fail(err);
 	arr = json_object_get(reply, "containers");
 	/* The STATUS text, as the table shows it. */
 	json_array_foreach(arr, i, ct) {
@@ -373,7 +366,7 @@ static int logs_run(int argc, char *argv[]) {
 		return CLI_EXIT_OK;
 	}
 	if (r < 0)
-		return fail(err);
+		return api_client_fail(err);
 	return CLI_EXIT_OK;
 }
 
@@ -412,7 +405,7 @@ static int exec_run(int argc, char *argv[]) {
 	path = xasprintf("/v1/containers/exec?id=%s", esc);
 	if (api_client_call("POST", path, body, &reply, &err) < 0) {
 		json_decref(body);
-		return fail(err);
+		return api_client_fail(err);
 	}
 	json_decref(body);
 	out = json_object_get(reply, "stdout");
@@ -447,7 +440,7 @@ static int for_each_reply(const char *method, const char *what, const char *extr
 		json_t *reply = NULL;
 
 		if (api_client_call(method, path, NULL, &reply, &err) < 0)
-			rc = fail(err);
+			rc = api_client_fail(err);
 		else
 			on_reply(reply, userdata);
 	}

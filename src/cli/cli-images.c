@@ -16,13 +16,6 @@
 #include "cli/client.h"
 #include "basic/banned.h"
 
-static int fail(struct za_error *err) {
-	int r = api_client_print_error(err);
-
-	za_error_free(err);
-	return r;
-}
-
 /* --- pull / load progress ------------------------------------------------ */
 
 struct layer_line {
@@ -152,14 +145,14 @@ static int run_fetch(const char *path, const char *reference, const char *platfo
 	}
 	free(p.layers);
 	if (r < 0)
-		return fail(err);
+		return api_client_fail(err);
 	if (p.error) {
 		za_error_free(err);
-		return fail(p.error);
+		return api_client_fail(p.error);
 	}
 	if (!p.digest) {
 		za_error_make(&err, ZA_ERROR_INTERNAL, EPROTO, "the daemon ended the stream without a result");
-		return fail(err);
+		return api_client_fail(err);
 	}
 	if (!quiet)
 		printf("%s\n", p.reference);
@@ -270,7 +263,7 @@ static int images_run(int argc, char *argv[]) {
 		return CLI_EXIT_USAGE;
 	}
 	if (api_client_call("GET", "/v1/images", NULL, &reply, &err) < 0)
-		return fail(err);
+		return api_client_fail(err);
 	arr = json_object_get(reply, "images");
 	if (json) {
 		char *s = json_dumps(arr, JSON_INDENT(2));
@@ -318,7 +311,7 @@ static int inspect_one(const char *ref) {
 	char *s;
 
 	if (api_client_call("GET", path, NULL, &reply, &err) < 0)
-		return fail(err);
+		return api_client_fail(err);
 	s = json_dumps(reply, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	puts(s);
 	free(s);
@@ -334,7 +327,7 @@ static int remove_one(const char *ref, bool force) {
 	size_t i;
 
 	if (api_client_call("DELETE", path, NULL, &reply, &err) < 0)
-		return fail(err);
+		return api_client_fail(err);
 	json_array_foreach(json_object_get(reply, "untagged"), i, v) printf("untagged: %s\n", json_string_value(v));
 	json_array_foreach(json_object_get(reply, "deleted"), i, v) printf("deleted: %s\n", json_string_value(v));
 	json_decref(reply);
@@ -347,7 +340,7 @@ static int prune_run(void) {
 	size_t i;
 
 	if (api_client_call("POST", "/v1/images/prune", NULL, &reply, &err) < 0)
-		return fail(err);
+		return api_client_fail(err);
 	json_array_foreach(json_object_get(reply, "deleted"), i, v) printf("deleted: %s\n", json_string_value(v));
 	printf("reclaimed %" JSON_INTEGER_FORMAT " bytes\n", json_integer_value(json_object_get(reply, "reclaimed")));
 	json_decref(reply);
@@ -395,7 +388,7 @@ static int tag_run(int argc, char *argv[]) {
 	body = json_pack("{s:s, s:s}", "source", argv[1], "target", argv[2]);
 	if (api_client_call("POST", "/v1/images/tag", body, &reply, &err) < 0) {
 		json_decref(body);
-		return fail(err);
+		return api_client_fail(err);
 	}
 	json_decref(body);
 	printf("%s -> %s\n", json_string_value(json_object_get(reply, "reference")),

@@ -346,16 +346,16 @@ static int parse_run(const char *verb, int argc, char *argv[], struct run_args *
 /* docker run's exit codes when the command cannot run at all: 127 not
  * found, 126 not executable; other failures 1. */
 static int fail(struct za_error *err) {
-	bool exec_failed = err && err->message && strstr(err->message, "exec:");
-	int r = api_client_print_error(err);
+	const char *m = err && err->message ? err->message : "";
+	bool exec_failed = strstr(m, "exec:");
+	int code = CLI_EXIT_FAILURE;
 
-	if (exec_failed &&
-	    (strstr(err->message, "no such file or directory") || strstr(err->message, "executable file not found")))
-		r = 127;
-	else if (exec_failed && strstr(err->message, "permission denied"))
-		r = 126;
-	za_error_free(err);
-	return r;
+	if (exec_failed && (strstr(m, "no such file or directory") || strstr(m, "executable file not found")))
+		code = 127;
+	else if (exec_failed && strstr(m, "permission denied"))
+		code = 126;
+	(void)api_client_fail(err);
+	return code;
 }
 
 /* POST /v1/containers; the new id. */

@@ -302,3 +302,10 @@ int api_client_stream(const char *method, const char *path_and_query, json_t *bo
 	}
 	return 0;
 }
+
+int api_client_fail(struct za_error *e) {
+	int r = api_client_print_error(e);
+
+	za_error_free(e);
+	return r;
+}

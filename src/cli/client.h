@@ -39,3 +39,5 @@ bool api_client_error_unreachable(const struct za_error *e);
  * "error: not-found: image 'x' not found", or "error: " and the bare message
  * when the daemon is unreachable. Returns CLI exit status 1. */
 int api_client_print_error(const struct za_error *e);
+/* api_client_print_error, then free e: `return api_client_fail(err);` */
+int api_client_fail(struct za_error *e);
