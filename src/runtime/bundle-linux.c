@@ -400,7 +400,7 @@ int bundle_linux(const struct bundle_options *o, char *const *caps, json_t **ret
 	if (!cfg->privileged) {
 		json_object_set_new(lx, "maskedPaths", strv_json(oci_masked_paths));
 		json_object_set_new(lx, "readonlyPaths", strv_json(oci_readonly_paths));
-		json_object_set_new(lx, "seccomp", oci_seccomp_default(caps));
+		json_object_set_new(lx, "seccomp", oci_seccomp_default(caps, o->image ? o->image->architecture : NULL));
 	}
 	*ret = TAKE_PTR(lx);
 	return 0;

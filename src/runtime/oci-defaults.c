@@ -338,25 +338,40 @@ const char *oci_native_arch(void) {
 #endif
 }
 
-/* Docker's archMap: the native architecture and its compat ones. */
+/* Docker's archMap: the native architecture's filter arch, then the compat
+ * ones with the image architecture that needs each. */
 struct seccomp_arch {
 	const char *arch;
-	const char *scmp; /* space-separated */
+	const char *scmp;
+	const char *compat[2][2]; /* {image arch, SCMP arch} */
 };
 
 static const struct seccomp_arch seccomp_arch_map[] = {
-	{ "amd64", "SCMP_ARCH_X86_64 SCMP_ARCH_X86 SCMP_ARCH_X32" },
-	{ "arm64", "SCMP_ARCH_AARCH64 SCMP_ARCH_ARM" },
-	{ "s390x", "SCMP_ARCH_S390X SCMP_ARCH_S390" },
-	{ "riscv64", "SCMP_ARCH_RISCV64" },
+	{ "amd64", "SCMP_ARCH_X86_64", { { "386", "SCMP_ARCH_X86" } } },
+	{ "arm64", "SCMP_ARCH_AARCH64", { { "arm", "SCMP_ARCH_ARM" } } },
+	{ "s390x", "SCMP_ARCH_S390X", { { "s390", "SCMP_ARCH_S390" } } },
+	{ "riscv64", "SCMP_ARCH_RISCV64", {} },
 };
 
-static const char *seccomp_architectures(void) {
-	const struct seccomp_arch *map = seccomp_arch_map;
+/* Unlike dockerd, only what the image's programs need: the native arch, and
+ * a compat arch only for an image of that architecture. Each arch in the
+ * filter costs runc several milliseconds to compile at every start, and
+ * 32-bit compat syscalls are an attack surface an amd64 image has no use
+ * for. */
+static json_t *seccomp_architectures(const char *image_arch) {
+	for (size_t i = 0; i < ELEMENTSOF(seccomp_arch_map); i++) {
+		const struct seccomp_arch *m = &seccomp_arch_map[i];
+		json_t *a;
 
-	for (size_t i = 0; i < ELEMENTSOF(seccomp_arch_map); i++)
-		if (streq(map[i].arch, oci_native_arch()))
-			return map[i].scmp;
+		if (!streq(m->arch, oci_native_arch()))
+			continue;
+		a = json_array();
+		json_array_append_new(a, json_string(m->scmp));
+		for (size_t k = 0; k < ELEMENTSOF(m->compat) && m->compat[k][0]; k++)
+			if (image_arch && streq(image_arch, m->compat[k][0]))
+				json_array_append_new(a, json_string(m->compat[k][1]));
+		return a;
+	}
 	return NULL;
 }
 
@@ -440,19 +455,19 @@ static json_t *names_json(const char *words) {
 	return a;
 }
 
-json_t *oci_seccomp_default(char *const *caps) {
+json_t *oci_seccomp_default(char *const *caps, const char *image_arch) {
 	static const char *const ops[] = {
 		[OP_EQ] = "SCMP_CMP_EQ",
 		[OP_NE] = "SCMP_CMP_NE",
 		[OP_MASKED_EQ] = "SCMP_CMP_MASKED_EQ",
 	};
-	const char *arches = seccomp_architectures();
+	json_t *arches = seccomp_architectures(image_arch);
 	json_t *s = json_object(), *syscalls = json_array(), *first;
 
 	json_object_set_new(s, "defaultAction", json_string("SCMP_ACT_ERRNO"));
 	json_object_set_new(s, "defaultErrnoRet", json_integer(EPERM));
 	if (arches)
-		json_object_set_new(s, "architectures", names_json(arches));
+		json_object_set_new(s, "architectures", arches);
 	first = json_object();
 	json_object_set_new(first, "names", names_json(seccomp_allowed));
 	json_object_set_new(first, "action", json_string("SCMP_ACT_ALLOW"));

@@ -38,7 +38,9 @@ int oci_capabilities_resolve(char *const *cap_add, char *const *cap_drop, bool p
 /* Docker's default seccomp profile (defaultAction SCMP_ACT_ERRNO with
  * defaultErrnoRet 1) for a container whose bounding set is `caps`: the
  * capability-, architecture- and kernel-conditional rules are resolved here,
- * as dockerd does, so the result is plain runtime-spec linux.seccomp. */
-json_t *oci_seccomp_default(char *const *caps);
+ * as dockerd does, so the result is plain runtime-spec linux.seccomp.
+ * Architectures: the native one, plus its compat one (x86, arm, s390) only
+ * for an image of that architecture (image_arch may be NULL). */
+json_t *oci_seccomp_default(char *const *caps, const char *image_arch);
 /* Docker's name for this machine ("amd64", "arm64", ...). */
 const char *oci_native_arch(void);

@@ -15,7 +15,24 @@ struct oci {
 	struct network_config net;
 	char *net_state_dir, *net_cache_dir;
 	pthread_mutex_t lock; /* container.json read-modify-write */
+	struct oci_monitor *monitor;
 };
+
+/* The exit monitor (oci-monitor.c): a thread that learns of each exit as
+ * the shim records it (inotify) or dies without recording one (pidfds),
+ * tells the runtime's exit handler once and wakes waiters. Every container
+ * with a record is watched, from create (or daemon start) to remove. */
+struct oci_monitor;
+int oci_monitor_new(struct oci *o, struct runtime *rt, struct oci_monitor **ret);
+struct oci_monitor *oci_monitor_free(struct oci_monitor *m);
+void oci_monitor_watch(struct oci_monitor *m, const char *id, pid_t shim_pid, pid_t init_pid);
+void oci_monitor_forget(struct oci_monitor *m, const char *id);
+/* 1 and the outcome once id exited; 0 when timeout_ns (INT64_MAX: none)
+ * passed first; -ENOENT when id is not watched (removed); -ECANCELED when
+ * the runtime is shutting down. */
+int oci_monitor_wait(struct oci_monitor *m, const char *id, int64_t timeout_ns, struct wait_outcome *ret);
+/* Until id is forgotten (removed). */
+int oci_monitor_wait_gone(struct oci_monitor *m, const char *id);
 
 /* What the runtime remembers of a container, ROOT/containers/ID/container.json. */
 struct oci_record {
@@ -26,6 +43,7 @@ struct oci_record {
 	uint64_t stop_grace_nsec;
 	bool auto_remove, tty, started, removing;
 	pid_t shim_pid, init_pid;
+	uint64_t log_max_size;
 	int64_t created_ns, started_ns;
 	char **args; /* the resolved process args, for ps/inspect */
 };

@@ -32,6 +32,9 @@
 #include "basic/banned.h"
 
 #define RUNC_ERROR_MAX 4096
+/* How long state() waits for the exit record of a dead init (the shim
+ * drains the output first, SHIM_DRAIN_TIMEOUT_MS at most). */
+#define EXIT_RECORD_WAIT_NS (2 * SHIM_DRAIN_TIMEOUT_MS * 1000000LL)
 
 static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
 	[CONTAINER_PENDING] = "pending",   [CONTAINER_INITIALIZING] = "created", [CONTAINER_RUNNING] = "running",
@@ -135,13 +138,13 @@ int oci_record_save(const struct oci *o, const struct oci_record *r, struct za_e
 
 	STRV_FOREACH (a, r->args)
 		json_array_append_new(args, json_string(*a));
-	j = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:I, s:b, s:b, s:b, s:b, s:i, s:i, s:I, s:I, s:o}", "id",
-	              r->id, "image", r->image, "image_digest", r->image_digest, "ip", r->ip, "netns", r->netns,
+	j = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:I, s:b, s:b, s:b, s:b, s:i, s:i, s:I, s:I, s:I, s:o}",
+	              "id", r->id, "image", r->image, "image_digest", r->image_digest, "ip", r->ip, "netns", r->netns,
 	              "network_mode", spec_network_mode_to_string(r->network_mode), "stop_signal", r->stop_signal,
 	              "stop_grace_ns", (json_int_t)r->stop_grace_nsec, "auto_remove", r->auto_remove, "tty", r->tty,
 	              "started", r->started, "removing", r->removing, "shim_pid", (int)r->shim_pid, "init_pid",
 	              (int)r->init_pid, "created_ns", (json_int_t)r->created_ns, "started_ns",
-	              (json_int_t)r->started_ns, "args", args);
+	              (json_int_t)r->started_ns, "log_max_size", (json_int_t)r->log_max_size, "args", args);
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	path = xasprintf("%s/container.json", dir);
@@ -193,6 +196,7 @@ int oci_record_load(const struct oci *o, const char *id, struct oci_record *ret,
 	r.init_pid = (pid_t)json_integer_value(json_object_get(j, "init_pid"));
 	r.created_ns = json_integer_value(json_object_get(j, "created_ns"));
 	r.started_ns = json_integer_value(json_object_get(j, "started_ns"));
+	r.log_max_size = (uint64_t)json_integer_value(json_object_get(j, "log_max_size"));
 	json_array_foreach(json_object_get(j, "args"), i, v) if (json_is_string(v))
 	        strv_push(&r.args, json_string_value(v));
 	json_decref(j);
@@ -365,8 +369,9 @@ static int image_layers(struct oci *o, const char *digest, struct oci_image_conf
 }
 
 /* Start the shim and read its one-line report. */
-static int spawn_shim(struct oci *o, const struct container_config *cfg, const char *cdir, const char *rdir,
-                      pid_t *ret_shim, pid_t *ret_init, struct za_error **reterr) {
+static int spawn_shim(struct oci *o, const struct oci_record *rec, pid_t *ret_shim, pid_t *ret_init,
+                      struct za_error **reterr) {
+	_cleanup_free_ char *cdir = oci_container_dir(o, rec->id), *rdir = oci_run_dir(o, rec->id);
 	_cleanup_free_ char *bundle = xasprintf("%s/bundle", rdir), *state = xasprintf("%s/state", rdir);
 	_cleanup_free_ char *log = xasprintf("%s/container.log", cdir), *maxs = NULL, *line = NULL;
 	_cleanup_strv_free_ char **argv = NULL;
@@ -376,10 +381,11 @@ static int spawn_shim(struct oci *o, const struct container_config *cfg, const c
 	pid_t pid;
 	size_t len;
 
-	maxs = xasprintf("%" PRIu64, cfg->log_max_size ? cfg->log_max_size : (UINT64_C(100) << 20));
+	maxs = xasprintf("%" PRIu64, rec->log_max_size ? rec->log_max_size : (UINT64_C(100) << 20));
 	char *args[] = { o->shim_path,
+		         "--start",
 		         "--id",
-		         cfg->id,
+		         rec->id,
 		         "--bundle",
 		         bundle,
 		         "--state-dir",
@@ -392,11 +398,11 @@ static int spawn_shim(struct oci *o, const struct container_config *cfg, const c
 		         log,
 		         "--log-max-size",
 		         maxs,
-		         cfg->tty ? "--tty" : NULL,
+		         rec->tty ? "--tty" : NULL,
 		         NULL };
 	argv = strv_copy(args);
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, errno, "cannot create a pipe: %m");
+		return za_error_make(reterr, ZA_ERROR_START_FAILED, errno, "cannot create a pipe: %m");
 	rd = p[0];
 	wr = p[1];
 	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -405,12 +411,12 @@ static int spawn_shim(struct oci *o, const struct container_config *cfg, const c
 	so.stderr_fd = wr;
 	r = za_spawn(argv, &so, &pid);
 	if (r < 0)
-		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot start the shim '%s': %m", o->shim_path);
+		return za_error_make(reterr, ZA_ERROR_START_FAILED, r, "cannot start the shim '%s': %m", o->shim_path);
 	wr = safe_close(wr);
 	(void)za_wait(pid, &status); /* the shim's first process exits once it has detached */
 	r = read_full_fd(rd, SHIM_REPORT_MAX, &line, &len);
 	if (r < 0)
-		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot read the shim's report: %m");
+		return za_error_make(reterr, ZA_ERROR_START_FAILED, r, "cannot read the shim's report: %m");
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		line[--len] = '\0';
 	if (strneq(line, SHIM_REPORT_OK " ", strlen(SHIM_REPORT_OK) + 1)) {
@@ -422,8 +428,8 @@ static int spawn_shim(struct oci *o, const struct container_config *cfg, const c
 		}
 	}
 	if (strneq(line, SHIM_REPORT_ERROR " ", strlen(SHIM_REPORT_ERROR) + 1))
-		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EIO, "%s", line + strlen(SHIM_REPORT_ERROR) + 1);
-	return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, EPROTO, "the shim reported '%s' (exit status %d)",
+		return za_error_make(reterr, ZA_ERROR_START_FAILED, EIO, "%s", line + strlen(SHIM_REPORT_ERROR) + 1);
+	return za_error_make(reterr, ZA_ERROR_START_FAILED, EPROTO, "the shim reported '%s' (exit status %d)",
 	                     len ? line : "nothing", status);
 }
 
@@ -511,28 +517,21 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		rec.stop_grace_nsec = cfg->stop_grace_nsec;
 		rec.auto_remove = cfg->auto_remove;
 		rec.tty = cfg->tty;
+		rec.log_max_size = cfg->log_max_size;
 		rec.created_ns = now_ns();
 		(void)bundle_resolve_args(&image, cfg, &rec.args, NULL);
-		/* Saved before the shim starts, so a crash in between leaves a
-		 * container the agent knows about (and can remove). */
+		/* The runtime's own create waits for start (as with docker, where
+		 * containerd makes the task at start): `runc run --detach` then
+		 * creates and starts in one call. */
 		r = oci_record_save(o, &rec, reterr);
 	}
-	if (r >= 0)
-		r = spawn_shim(o, cfg, u.cdir, u.rdir, &rec.shim_pid, &rec.init_pid, reterr);
-	if (r >= 0)
-		r = oci_record_save(o, &rec, reterr);
 	if (r < 0) {
-		if (rec.init_pid > 0) {
-			char *args[] = { "delete", "--force", cfg->id, NULL };
-			(void)oci_runc(o, "delete", cfg->id, args, NULL);
-		}
 		create_undo(o, cfg->id, &u);
 		if (reterr && *reterr && (*reterr)->kind == ZA_ERROR_INTERNAL)
 			(*reterr)->kind = ZA_ERROR_CREATE_FAILED;
 		za_error_wrap(reterr, "create container '%s'", cfg->id);
 	} else
-		log_debug("created container %s (init pid %d, shim pid %d)", cfg->id, (int)rec.init_pid,
-		          (int)rec.shim_pid);
+		log_debug("created container %s", cfg->id);
 	network_attachment_release(&att);
 	oci_record_release(&rec);
 	oci_image_config_release(&image);
@@ -548,25 +547,38 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 static int oci_start(struct runtime *rt, const char *id, struct za_error **reterr) {
 	struct oci *o = rt->data;
 	struct oci_record rec = {};
-	char *args[] = { "start", (char *)id, NULL };
 	int r;
 
+	/* Claim the start (saved as started) so two starts never run two
+	 * shims for one container. */
+	pthread_mutex_lock(&o->lock);
 	r = oci_record_load(o, id, &rec, reterr);
-	if (r < 0)
-		return r;
-	if (rec.started) {
-		oci_record_release(&rec);
-		return za_error_make(reterr, ZA_ERROR_START_FAILED, EALREADY,
-		                     "container '%s' was already started; containers start once (create a new one)",
-		                     id);
-	}
-	r = oci_runc(o, "start", id, args, reterr);
-	if (r >= 0) {
+	if (r >= 0 && rec.started)
+		r = za_error_make(reterr, ZA_ERROR_START_FAILED, EALREADY,
+		                  "container '%s' was already started; containers start once (create a new one)", id);
+	else if (r >= 0 && rec.removing)
+		r = za_error_make(reterr, ZA_ERROR_START_FAILED, ESHUTDOWN, "container '%s' is being removed", id);
+	else if (r >= 0) {
 		rec.started = true;
+		r = oci_record_save(o, &rec, reterr);
+	}
+	pthread_mutex_unlock(&o->lock);
+	if (r < 0) {
+		oci_record_release(&rec);
+		return r;
+	}
+	/* The shim runs `runc run --detach`: running once it reports. */
+	r = spawn_shim(o, &rec, &rec.shim_pid, &rec.init_pid, reterr);
+	if (r >= 0) {
 		rec.started_ns = now_ns();
 		r = oci_record_save(o, &rec, reterr);
-	} else if (reterr && *reterr)
-		(*reterr)->kind = ZA_ERROR_START_FAILED;
+		oci_monitor_watch(o->monitor, id, rec.shim_pid, rec.init_pid);
+		log_debug("started container %s (init pid %d, shim pid %d)", id, (int)rec.init_pid, (int)rec.shim_pid);
+	} else {
+		rec.started = false;
+		(void)oci_record_save(o, &rec, NULL);
+		za_error_wrap(reterr, "start container '%s'", id);
+	}
 	oci_record_release(&rec);
 	return r;
 }
@@ -593,16 +605,6 @@ static int wait_pid_exit(pid_t pid, uint64_t timeout_nsec) {
 		else
 			nanosleep(&(struct timespec){ .tv_nsec = (long)ms * 1000000 }, NULL);
 	}
-}
-
-/* The exit record, which the shim writes just after the exit. */
-static int read_exit_retry(struct oci *o, const char *id, struct wait_outcome *ret) {
-	for (int i = 0; i < 200; i++) {
-		if (oci_read_exit(o, id, ret) >= 0)
-			return 0;
-		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
-	}
-	return -ENOENT;
 }
 
 static int oci_kill(struct runtime *rt, const char *id, int sig, struct za_error **reterr) {
@@ -654,6 +656,50 @@ static int oci_stop(struct runtime *rt, const char *id, uint64_t timeout_nsec, s
 	return 0;
 }
 
+/* `runc delete` of a stopped container without starting runc (a Go program
+ * takes ~15 ms to start, more than the rest of a removal): for a stopped
+ * container without poststop hooks runc removes its cgroups and its state
+ * dir, and so does this. Anything else (crun, hooks, a cgroup still busy, a
+ * state file not understood) is left to the runtime: -EOPNOTSUPP/-EBUSY.
+ * -ENOENT: the runtime never had it (created, never started). */
+static int runtime_delete_stopped(struct oci *o, const char *id) {
+	_cleanup_free_ char *dir = xasprintf("%s/%s", o->runtime_root, id), *path = NULL, *buf = NULL;
+	const char *base = strrchr(o->runtime_path, '/') ? strrchr(o->runtime_path, '/') + 1 : o->runtime_path;
+	json_t *j, *paths, *poststop, *v;
+	const char *key;
+	size_t len;
+	int r;
+
+	if (access(dir, F_OK) < 0)
+		return -errno;
+	if (!streq(base, "runc"))
+		return -EOPNOTSUPP;
+	path = xasprintf("%s/state.json", dir);
+	r = read_full_file(path, 16 << 20, &buf, &len);
+	if (r < 0)
+		return r;
+	j = json_loadb(buf, len, 0, NULL);
+	paths = json_object_get(j, "cgroup_paths");
+	poststop = json_object_get(json_object_get(json_object_get(j, "config"), "Hooks"), "poststop");
+	if (!json_is_object(paths) || (poststop && !json_is_null(poststop) && json_array_size(poststop) > 0)) {
+		json_decref(j);
+		return -EOPNOTSUPP;
+	}
+	r = 0;
+	json_object_foreach(paths, key, v) {
+		const char *p = json_string_value(v);
+		if (p && strneq(p, "/sys/fs/cgroup/", 15) && rmdir(p) < 0 && errno != ENOENT) {
+			r = -errno;
+			break;
+		}
+	}
+	json_decref(j);
+	if (r < 0)
+		return r;
+	rm_rf(dir);
+	return 0;
+}
+
 static void shim_collect(struct oci *o, const char *id) {
 	_cleanup_free_ char *rdir = oci_run_dir(o, id), *fifo = xasprintf("%s/state/%s", rdir, SHIM_FILE_CONTROL);
 	_cleanup_close_ int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
@@ -688,7 +734,9 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 	cdir = oci_container_dir(o, id);
 	rdir = oci_run_dir(o, id);
 	rootfs = xasprintf("%s/rootfs", rdir);
-	r = oci_runc(o, "delete", id, args, NULL);
+	r = oci_pid_alive(rec.init_pid) ? -EBUSY : runtime_delete_stopped(o, id);
+	if (r < 0 && r != -ENOENT)
+		r = oci_runc(o, "delete", id, args, NULL);
 	if (r < 0)
 		log_debug("runc delete %s: already gone", id);
 	shim_collect(o, id);
@@ -702,6 +750,7 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 		(void)netns_remove(rec.netns);
 	rm_rf(rdir);
 	rm_rf(cdir);
+	oci_monitor_forget(o->monitor, id);
 	oci_record_release(&rec);
 	log_debug("removed container %s", id);
 	return 0;
@@ -724,11 +773,12 @@ static int oci_state(struct runtime *rt, const char *id, struct container_status
 	s.created_ns = rec.created_ns;
 	s.started_ns = rec.started_ns;
 	if (rec.init_pid <= 0)
-		s.state = CONTAINER_PENDING;
+		s.state = CONTAINER_INITIALIZING; /* created: the runtime's part comes with start */
 	else if (oci_pid_alive(rec.init_pid)) {
 		s.state = rec.removing ? CONTAINER_STOPPING : rec.started ? CONTAINER_RUNNING : CONTAINER_INITIALIZING;
 		s.pid = rec.init_pid;
-	} else if (oci_read_exit(o, id, &w) >= 0 || (oci_pid_alive(rec.shim_pid) && read_exit_retry(o, id, &w) >= 0)) {
+	} else if (oci_read_exit(o, id, &w) >= 0 ||
+	           (oci_pid_alive(rec.shim_pid) && oci_monitor_wait(o->monitor, id, EXIT_RECORD_WAIT_NS, &w) == 1)) {
 		s.state = CONTAINER_EXITED;
 		s.exit_code = w.exit_code;
 		s.signal = w.signal;
@@ -747,38 +797,35 @@ static int oci_wait(struct runtime *rt, const char *id, enum wait_condition cond
                     struct za_error **reterr) {
 	struct oci *o = rt->data;
 	struct oci_record rec = {};
-	pid_t seen = 0;
+	struct wait_outcome w;
 	int r;
 
-	for (;;) {
-		r = oci_record_load(o, id, &rec, reterr);
-		if (r < 0) {
-			if (cond == WAIT_REMOVED && r == -ENOENT) {
-				if (reterr && *reterr)
-					*reterr = za_error_free(*reterr);
-				*ret = (struct wait_outcome){ .reason = EXIT_REASON_EXITED };
-				return 0;
-			}
-			return r;
+	r = oci_record_load(o, id, &rec, reterr);
+	if (r < 0) {
+		if (cond == WAIT_REMOVED && r == -ENOENT) {
+			if (reterr && *reterr)
+				*reterr = za_error_free(*reterr);
+			*ret = (struct wait_outcome){ .reason = EXIT_REASON_EXITED };
+			return 0;
 		}
-		if (cond != WAIT_REMOVED && rec.started && rec.init_pid > 0 &&
-		    (cond == WAIT_NOT_RUNNING || seen == 0 || rec.init_pid != seen || oci_pid_alive(rec.init_pid))) {
-			pid_t pid = rec.init_pid;
-			bool was_running = oci_pid_alive(pid);
-
-			if (cond == WAIT_NOT_RUNNING || was_running) {
-				(void)wait_pid_exit(pid, UINT64_MAX);
-				oci_record_release(&rec);
-				if (read_exit_retry(o, id, ret) < 0)
-					*ret = (struct wait_outcome){ .reason = EXIT_REASON_RUNTIME_ERROR,
-						                      .exit_code = 255 };
-				return 0;
-			}
-			seen = pid;
-		}
-		oci_record_release(&rec);
-		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
+		return r;
 	}
+	oci_record_release(&rec);
+	/* Containers start once: the next exit of one that exited is never. */
+	if (cond == WAIT_REMOVED || (cond == WAIT_NEXT_EXIT && oci_monitor_wait(o->monitor, id, 0, &w) == 1))
+		r = oci_monitor_wait_gone(o->monitor, id);
+	else
+		r = oci_monitor_wait(o->monitor, id, INT64_MAX, ret);
+	if (r == -ECANCELED)
+		return za_error_make(reterr, ZA_ERROR_UNSUPPORTED, ESHUTDOWN, "the daemon is shutting down");
+	if (cond == WAIT_REMOVED) {
+		*ret = (struct wait_outcome){ .reason = EXIT_REASON_EXITED };
+		return 0;
+	}
+	if (r < 0 || (cond == WAIT_NEXT_EXIT && r == 0))
+		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "container '%s' was removed before it exited",
+		                     id);
+	return 0;
 }
 
 static int oci_list(struct runtime *rt, char ***ret_ids, struct za_error **reterr) {
@@ -804,6 +851,7 @@ static void oci_free(struct runtime *rt) {
 		return;
 	o = rt->data;
 	if (o) {
+		o->monitor = oci_monitor_free(o->monitor);
 		free(o->root_dir);
 		free(o->runtime_dir);
 		free(o->runtime_path);
@@ -834,6 +882,22 @@ static const struct runtime_ops oci_ops = {
 	.free = oci_free,
 };
 
+/* Containers of an earlier run of the daemon: watched from now on. */
+static void watch_existing(struct oci *o) {
+	struct runtime tmp = { .data = o };
+	_cleanup_strv_free_ char **ids = NULL;
+
+	(void)oci_list(&tmp, &ids, NULL);
+	STRV_FOREACH (i, ids) {
+		struct oci_record rec = {};
+		if (oci_record_load(o, *i, &rec, NULL) < 0)
+			continue;
+		if (rec.init_pid > 0)
+			oci_monitor_watch(o->monitor, *i, rec.shim_pid, rec.init_pid);
+		oci_record_release(&rec);
+	}
+}
+
 static char *find_shim(void) {
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -858,6 +922,7 @@ int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret
 	struct oci *o = xnew(struct oci, 1);
 	_cleanup_free_ char *reason = NULL;
 	const char *name;
+	int r;
 
 	o->root_dir = xstrdup(opts->root_dir);
 	o->runtime_dir = xstrdup(opts->runtime_dir);
@@ -882,16 +947,21 @@ int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret
 			                          .cache_dir = o->net_cache_dir,
 			                          .plugin_dir = "/usr/lib/cni" };
 	}
-	if (mkdir_p(o->runtime_root, 0700) < 0) {
-		int r = -errno;
+	r = mkdir_p(o->runtime_root, 0700);
+	if (r < 0) {
 		rt->data = o;
 		oci_free(rt);
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r, "cannot create '%s': %m", opts->runtime_dir);
 	}
+	runtime_init(rt, &oci_ops, o);
+	r = oci_monitor_new(o, rt, &o->monitor);
+	if (r < 0) {
+		oci_free(rt);
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot start the container exit monitor: %m");
+	}
+	watch_existing(o);
 	log_info("OCI runtime: %s%s%s%s; shim: %s", o->runtime_path, reason ? " (" : "", strempty(reason),
 	         reason ? ")" : "", o->shim_path);
-	rt->ops = &oci_ops;
-	rt->data = o;
 	*ret = rt;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -117,9 +118,23 @@ struct runtime_ops {
 	void (*free)(struct runtime *rt);
 };
 
+/* Told once per container exit, from a runtime thread (never the daemon's
+ * event loop): quick, thread-safe, no runtime calls for the same container
+ * from inside. */
+typedef void (*runtime_exit_fn)(const char *id, const struct wait_outcome *w, void *userdata);
+
 struct runtime {
 	const struct runtime_ops *ops;
 	void *data;
+	pthread_mutex_t handler_lock;
+	runtime_exit_fn on_exit;
+	void *on_exit_userdata;
 };
+
+/* Fills the struct (no allocation); implementations call it. */
+void runtime_init(struct runtime *rt, const struct runtime_ops *ops, void *data);
+/* Set (or clear, fn NULL) the exit handler; runtimes call _get. */
+void runtime_exit_handler_set(struct runtime *rt, runtime_exit_fn fn, void *userdata);
+void runtime_exit_handler_get(struct runtime *rt, runtime_exit_fn *ret_fn, void **ret_userdata);
 
 void exec_result_release(struct exec_result *r);

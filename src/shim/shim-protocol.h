@@ -6,7 +6,7 @@
  * Invocation (all paths absolute):
  *   zlayer-shim --id ID --bundle DIR --state-dir DIR --runtime PATH
  *               --log-file PATH [--log-max-size BYTES] [--log-max-files N]
- *               [--tty] [--runtime-root DIR] [--systemd-cgroup]
+ *               [--tty] [--runtime-root DIR] [--systemd-cgroup] [--start]
  * The agent spawns it with stdout (and stderr, if it likes) on the write end
  * of a pipe, and nothing else worth keeping open: the shim closes every
  * inherited fd >= 3. The first process forks and exits at once (waitpid in
@@ -15,13 +15,17 @@
  * points its stdio at /dev/null and runs
  *   RUNTIME [--root R] [--systemd-cgroup] create --bundle B
  *           --pid-file STATE/init.pid [--console-socket S] ID
+ * (with --start: `RUNTIME ... run --detach --bundle B --pid-file P ... ID`,
+ * create and start in one runtime call; the container runs at once and its
+ * output during the call is logged like the rest)
  * so the container's init ends up as the shim's child, never the agent's.
  * The agent must not be a child subreaper itself (the detached shim would
  * become its child).
  *
  * Report: exactly one line on the inherited stdout, then the pipe is closed
  * (read to EOF; at most SHIM_REPORT_MAX bytes):
- *   "ok SHIM_PID INIT_PID\n"      container created, not started
+ *   "ok SHIM_PID INIT_PID\n"      container created, not started (with
+ *                                 --start: running)
  *   "error MESSAGE\n"             the runtime's error (runc's msg="..." when
  *                                 it has one), one line, capped at 4 KiB;
  *                                 the shim has run `RUNTIME delete -f ID`

@@ -50,7 +50,7 @@ struct shim_args {
 	const char *id, *bundle, *state_dir, *runtime, *log_file, *runtime_root;
 	uint64_t log_max_size;
 	unsigned log_max_files;
-	bool tty, systemd_cgroup;
+	bool tty, systemd_cgroup, start;
 };
 
 enum shim_state {
@@ -81,7 +81,7 @@ struct shim {
 
 static const char usage[] = "usage: zlayer-shim --id ID --bundle DIR --state-dir DIR --runtime PATH --log-file PATH "
                             "[--log-max-size BYTES] [--log-max-files N] [--tty] [--runtime-root DIR] "
-                            "[--systemd-cgroup]";
+                            "[--systemd-cgroup] [--start]";
 
 static const char *errstr(int e) {
 	const char *s = strerrordesc_np(e < 0 ? -e : e);
@@ -223,10 +223,12 @@ static int parse_args(int argc, char **argv, struct shim_args *a, char *err, siz
 			goto unknown;
 		memcpy(name, opt, nlen);
 		name[nlen] = '\0';
-		if (streq(name, "--tty") || streq(name, "--systemd-cgroup")) {
+		if (streq(name, "--tty") || streq(name, "--systemd-cgroup") || streq(name, "--start")) {
 			if (eq)
 				goto unknown;
-			*(streq(name, "--tty") ? &a->tty : &a->systemd_cgroup) = true;
+			*(streq(name, "--tty")     ? &a->tty
+			  : streq(name, "--start") ? &a->start
+			                           : &a->systemd_cgroup) = true;
 			continue;
 		}
 		if (streq(name, "--help")) {
@@ -356,13 +358,21 @@ static void capture_append(struct shim *s, const char *p, size_t n) {
 	s->capture_len += n;
 }
 
-static void capture_drain(struct shim *s, int fd) {
+/* While the runtime runs. With --start the container runs too and shares
+ * the pipes: what they carry is also its output, logged as it comes. */
+static void capture_drain(struct shim *s, struct shim_stream *st) {
 	char buf[1024];
 	ssize_t n;
 
-	while (fd >= 0 && ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)))
-		if (n > 0)
+	while (st->fd >= 0 && ((n = read(st->fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0) {
 			capture_append(s, buf, (size_t)n);
+			if (s->a.start) {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				(void)shim_stream_feed(st, &s->log, buf, (size_t)n, &ts);
+			}
+		}
 }
 
 /* The pty master runc sends over the console socket (SCM_RIGHTS). */
@@ -404,8 +414,8 @@ static void handle_create_exit(struct shim *s, int status) {
 	uint64_t pid;
 	ssize_t n;
 
-	capture_drain(s, s->out.fd);
-	capture_drain(s, s->err.fd);
+	capture_drain(s, &s->out);
+	capture_drain(s, &s->err);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		runtime_error(s->capture, s->capture_len, msg, sizeof(msg));
 		if (!msg[0])
@@ -627,14 +637,15 @@ static int start_create(struct shim *s, char *err, size_t errcap) {
 
 	if (!pidfile || !sock)
 		return -ENOMEM;
-	const char *tail[] = { "create",
-		               "--bundle",
-		               s->a.bundle,
-		               "--pid-file",
-		               pidfile,
-		               s->a.tty ? "--console-socket" : s->a.id,
-		               s->a.tty ? sock : NULL,
-		               s->a.tty ? s->a.id : NULL,
+	const char *tail[] = { s->a.start ? "run" : "create",
+		               s->a.start ? "--detach" : "--bundle",
+		               s->a.start ? "--bundle" : s->a.bundle,
+		               s->a.start ? s->a.bundle : "--pid-file",
+		               s->a.start ? "--pid-file" : pidfile,
+		               s->a.start ? pidfile : (s->a.tty ? "--console-socket" : s->a.id),
+		               s->a.start ? (s->a.tty ? "--console-socket" : s->a.id) : (s->a.tty ? sock : NULL),
+		               s->a.start ? (s->a.tty ? sock : NULL) : (s->a.tty ? s->a.id : NULL),
+		               s->a.start && s->a.tty ? s->a.id : NULL,
 		               NULL };
 	/* the container's stdio, read ends non-blocking (the write ends stay
 	 * blocking: they are separate open file descriptions) */
@@ -690,7 +701,7 @@ static _noreturn_ void run(struct shim *s) {
 			if (!(p[2 + i].revents) || st->fd < 0)
 				continue;
 			if (s->state == SHIM_CREATING)
-				capture_drain(s, st->fd);
+				capture_drain(s, st);
 			else
 				/* bounded: one pass per stream per round */
 				for (int k = 0; k < 16 && shim_stream_read(st, &s->log) > 0; k++)
