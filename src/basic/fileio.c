@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -66,7 +67,7 @@ int loop_write(int fd, const void *data, size_t len) {
 	return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+static int write_file_replace_full(const char *path, const void *data, size_t len, mode_t mode, bool sync) {
 	_cleanup_free_ char *tmp = NULL, *dircopy = NULL;
 	_cleanup_close_ int fd = -1, dfd = -1;
 	int r;
@@ -75,7 +76,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fchmod(fd, mode) < 0 || (r = loop_write(fd, data, len)) < 0 || fsync(fd) < 0) {
+	errno = 0;
+	if (fchmod(fd, mode) < 0 || (r = loop_write(fd, data, len)) < 0 || (sync && fsync(fd) < 0)) {
 		r = errno ? -errno : -EIO;
 		(void)unlink(tmp);
 		return r;
@@ -85,11 +87,21 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		(void)unlink(tmp);
 		return r;
 	}
+	if (!sync)
+		return 0;
 	dircopy = xstrdup(path);
 	dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0)
 		(void)fsync(dfd);
 	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+	return write_file_replace_full(path, data, len, mode, true);
+}
+
+int write_file_replace(const char *path, const void *data, size_t len, mode_t mode) {
+	return write_file_replace_full(path, data, len, mode, false);
 }
 
 int mkdir_p(const char *path, mode_t mode) {

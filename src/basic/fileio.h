@@ -12,6 +12,10 @@ int read_full_file(const char *path, size_t cap, char **ret_buf, size_t *ret_len
 int read_full_fd(int fd, size_t cap, char **ret_buf, size_t *ret_len);
 /* Replace path atomically with data; the file gets `mode`. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same without fsync: atomic for readers and across a crash of the
+ * process, not across power loss. For volatile state (the runtime dir, a
+ * tmpfs at /run), where a sync only costs time. */
+int write_file_replace(const char *path, const void *data, size_t len, mode_t mode);
 /* write() the whole buffer, retrying on EINTR and short writes. */
 int loop_write(int fd, const void *data, size_t len);
 /* mkdir -p with mode for the created components. */

@@ -350,7 +350,7 @@ static void undo(const struct bundle_options *o, const struct bundle_paths *path
 }
 
 static int write_text(const char *path, const char *text, bool *made, struct za_error **reterr) {
-	int r = write_file_atomic(path, text, strlen(text), 0644);
+	int r = write_file_replace(path, text, strlen(text), 0644); /* the runtime dir: volatile */
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot write '%s': %m", path);
 	*made = true;
@@ -395,7 +395,7 @@ static int write_out(const struct bundle_options *o, const struct bundle_paths *
 	text = bundle_json_dump(config);
 	if (!text)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, ENOMEM, "cannot serialise config.json");
-	r = write_file_atomic(config_path, text, strlen(text), 0600);
+	r = write_file_replace(config_path, text, strlen(text), 0600);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot write '%s': %m", config_path);
 	made->config = true;

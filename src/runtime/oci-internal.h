@@ -14,9 +14,15 @@ struct oci {
 	struct content_store *content;
 	struct network_config net;
 	char *net_state_dir, *net_cache_dir;
-	pthread_mutex_t lock; /* container.json read-modify-write */
+	pthread_mutex_t lock; /* container.json read-modify-write, trash_jobs */
+	pthread_cond_t trash_done;
+	unsigned trash_jobs;
 	struct oci_monitor *monitor;
 };
+
+/* Rename path into BASE/trash and delete it from a thread (oci_free waits
+ * for those). */
+void oci_trash(struct oci *o, const char *path, const char *base);
 
 /* The exit monitor (oci-monitor.c): a thread that learns of each exit as
  * the shim records it (inotify) or dies without recording one (pidfds),

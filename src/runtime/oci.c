@@ -8,6 +8,7 @@
 #include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -700,6 +701,68 @@ static int runtime_delete_stopped(struct oci *o, const char *id) {
 	return 0;
 }
 
+/* --- trash: removal's slow part after the reply -------------------------------------------- */
+
+/* A removed container's directories are renamed into BASE/trash at once
+ * (its name is free for a new container from then on) and deleted by a
+ * thread; whatever a crash leaves in trash goes at the next start. */
+struct trash_job {
+	struct oci *o;
+	char *path;
+};
+
+static void *trash_thread(void *p) {
+	struct trash_job *t = p;
+	struct oci *o = t->o;
+
+	if (t->path)
+		rm_rf(t->path);
+	else {
+		_cleanup_free_ char *a = xasprintf("%s/trash", o->root_dir), *b = xasprintf("%s/trash", o->runtime_dir);
+		rm_rf(a);
+		rm_rf(b);
+	}
+	free(t->path);
+	free(t);
+	pthread_mutex_lock(&o->lock);
+	if (--o->trash_jobs == 0)
+		pthread_cond_broadcast(&o->trash_done);
+	pthread_mutex_unlock(&o->lock);
+	return NULL;
+}
+
+static void trash_spawn(struct oci *o, char *path) {
+	struct trash_job *t = xnew(struct trash_job, 1);
+	pthread_attr_t attr;
+	pthread_t th;
+
+	t->o = o;
+	t->path = path;
+	pthread_mutex_lock(&o->lock);
+	o->trash_jobs++;
+	pthread_mutex_unlock(&o->lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, trash_thread, t) != 0)
+		trash_thread(t); /* no thread: do it here */
+	pthread_attr_destroy(&attr);
+}
+
+void oci_trash(struct oci *o, const char *path, const char *base) {
+	_cleanup_free_ char *dir = xasprintf("%s/trash", base), *to = NULL;
+	static atomic_uint seq;
+
+	(void)mkdir(dir, 0700);
+	to = xasprintf("%s/%s.%d.%u", dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path, (int)getpid(),
+	               atomic_fetch_add(&seq, 1));
+	if (rename(path, to) < 0) {
+		if (errno != ENOENT)
+			rm_rf(path); /* another filesystem, say: the slow way */
+		return;
+	}
+	trash_spawn(o, TAKE_PTR(to));
+}
+
 static void shim_collect(struct oci *o, const char *id) {
 	_cleanup_free_ char *rdir = oci_run_dir(o, id), *fifo = xasprintf("%s/state/%s", rdir, SHIM_FILE_CONTROL);
 	_cleanup_close_ int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
@@ -731,6 +794,12 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 			(void)kill(rec.init_pid, SIGKILL);
 		(void)wait_pid_exit(rec.init_pid, 10 * NSEC_PER_SEC);
 	}
+	/* The shim writes the exit record once the output is drained, and
+	 * leaves only when told after that. */
+	if (rec.shim_pid > 0 && oci_pid_alive(rec.shim_pid)) {
+		struct wait_outcome w;
+		(void)oci_monitor_wait(o->monitor, id, EXIT_RECORD_WAIT_NS, &w);
+	}
 	cdir = oci_container_dir(o, id);
 	rdir = oci_run_dir(o, id);
 	rootfs = xasprintf("%s/rootfs", rdir);
@@ -748,8 +817,8 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 		(void)network_detach(&o->net, id, rec.netns, NULL);
 	if (rec.netns)
 		(void)netns_remove(rec.netns);
-	rm_rf(rdir);
-	rm_rf(cdir);
+	oci_trash(o, rdir, o->runtime_dir);
+	oci_trash(o, cdir, o->root_dir);
 	oci_monitor_forget(o->monitor, id);
 	oci_record_release(&rec);
 	log_debug("removed container %s", id);
@@ -851,6 +920,11 @@ static void oci_free(struct runtime *rt) {
 		return;
 	o = rt->data;
 	if (o) {
+		pthread_mutex_lock(&o->lock);
+		while (o->trash_jobs > 0)
+			pthread_cond_wait(&o->trash_done, &o->lock);
+		pthread_mutex_unlock(&o->lock);
+		pthread_cond_destroy(&o->trash_done);
 		o->monitor = oci_monitor_free(o->monitor);
 		free(o->root_dir);
 		free(o->runtime_dir);
@@ -935,6 +1009,7 @@ int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret
 	o->shim_path = opts->shim_path ? xstrdup(opts->shim_path) : find_shim();
 	o->content = opts->content;
 	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->trash_done, NULL);
 	if (opts->network)
 		o->net = *opts->network;
 	else {
@@ -960,6 +1035,7 @@ int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot start the container exit monitor: %m");
 	}
 	watch_existing(o);
+	trash_spawn(o, NULL); /* what an earlier run left */
 	log_info("OCI runtime: %s%s%s%s; shim: %s", o->runtime_path, reason ? " (" : "", strempty(reason),
 	         reason ? ")" : "", o->shim_path);
 	*ret = rt;

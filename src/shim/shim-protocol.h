@@ -36,7 +36,7 @@
  * shim drains the container's output first, at most SHIM_DRAIN_TIMEOUT_MS).
  *
  * State dir (created with mode 0700 when missing; every file written with
- * tmp + fsync + rename): shim.pid, init.pid (by the runtime), exit.json,
+ * tmp + rename, no fsync: volatile state): shim.pid, init.pid (by the runtime), exit.json,
  * control (a FIFO the shim reads lines from) and, with --tty,
  * console.sock. The shim removes stale init.pid/exit.json at start and
  * leaves all files behind when it exits: the state dir is the agent's.

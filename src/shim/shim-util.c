@@ -26,10 +26,13 @@ int shim_write_all(int fd, const void *data, size_t len) {
 	return 0;
 }
 
+/* tmp + rename, no fsync: the state dir is volatile (under the runtime dir,
+ * /run), its files matter while the machine is up, and an fsync here would
+ * sit between a container's exit and the agent learning of it. */
 int shim_write_file_atomic(const char *dir, const char *name, const void *data, size_t len) {
 	_cleanup_free_ char *tmp = shim_concat(dir, "/.", name, ".tmp", NULL);
 	_cleanup_free_ char *path = shim_concat(dir, "/", name, NULL);
-	_cleanup_close_ int fd = -1, dfd = -1;
+	_cleanup_close_ int fd = -1;
 	int r;
 
 	if (!tmp || !path)
@@ -38,17 +41,12 @@ int shim_write_file_atomic(const char *dir, const char *name, const void *data, 
 	if (fd < 0)
 		return -errno;
 	r = shim_write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {
 		(void)unlink(tmp);
 		return r;
 	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0)
-		(void)fsync(dfd);
 	return 0;
 }
 
