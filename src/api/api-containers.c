@@ -567,6 +567,11 @@ static int handle_wait(struct api_request *req, void *userdata) {
 
 /* --- registration ----------------------------------------------------------------- */
 
+/* From the runtime's monitor thread: whoever sleeps on an exit wakes now. */
+static void on_container_exit(const char *id, const struct wait_outcome *w, void *userdata) {
+	containers_kick(userdata);
+}
+
 static void containers_stop(struct daemon *d, void *userdata) {
 	struct containers *cs = userdata;
 
@@ -593,7 +598,7 @@ static void containers_free(void *userdata) {
 static void containers_exit(struct daemon *d, void *userdata) {
 	struct containers *cs = userdata;
 
-	runtime_exit_handler_set(cs->rt, NULL, NULL);
+	runtime_exit_handler_remove(cs->rt, on_container_exit, cs);
 	atomic_store(&cs->cancel, true);
 	containers_kick(cs);
 	for (int i = 0; i < EXIT_JOIN_MAX_MS / 10 && atomic_load(&cs->threads) > 0; i++)
@@ -606,11 +611,6 @@ static void containers_exit(struct daemon *d, void *userdata) {
 	/* The workers' last posts (replies, a pull's end) are still queued and
 	 * use `cs`: free it after them. */
 	daemon_post(d, containers_free, cs);
-}
-
-/* From the runtime's monitor thread: whoever sleeps on an exit wakes now. */
-static void on_container_exit(const char *id, const struct wait_outcome *w, void *userdata) {
-	containers_kick(userdata);
 }
 
 int api_containers_register(struct daemon *d, struct runtime *rt) {
@@ -639,7 +639,7 @@ int api_containers_register(struct daemon *d, struct runtime *rt) {
 	api_server_add_route(d->api, "POST", "/v1/containers/wait", handle_wait, cs);
 	api_server_add_route(d->api, "POST", "/v1/containers/exec", handle_exec, cs);
 	api_server_add_route(d->api, "GET", "/v1/containers/logs", containers_handle_logs, cs);
-	runtime_exit_handler_set(rt, on_container_exit, cs);
+	(void)runtime_exit_handler_add(rt, on_container_exit, cs);
 	containers_rearm_later(cs);
 	return 0;
 }

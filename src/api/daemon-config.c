@@ -15,7 +15,10 @@
 void daemon_config_init(struct daemon_config *c) {
 	const char *e;
 
-	*c = (struct daemon_config){ .max_concurrent_downloads = DAEMON_DOWNLOADS_DEFAULT };
+	*c = (struct daemon_config){ .max_concurrent_downloads = DAEMON_DOWNLOADS_DEFAULT,
+		                     .crashloop_window_nsec = UINT64_C(300) * 1000000000,
+		                     .crashloop_restarts = 5,
+		                     .crashloop_delay_nsec = UINT64_C(30) * 1000000000 };
 	e = getenv("ZLAYER_ROOT_DIR");
 	c->root_dir = xstrdup(!isempty(e) ? e : DAEMON_DEFAULT_ROOT_DIR);
 	e = getenv("ZLAYER_RUNTIME_DIR");
@@ -143,10 +146,27 @@ int daemon_config_load_file(struct daemon_config *c, const char *path, struct za
 				if (r < 0)
 					r = za_error_wrap(reterr, "config file '%s': key '%s'", path, key);
 			}
+		} else if (streq(key, "crashloop_window") || streq(key, "crashloop_delay")) {
+			uint64_t ns;
+			if (!json_is_string(v) || parse_duration(json_string_value(v), &ns) < 0 || ns == 0)
+				r = za_error_make(reterr, ZA_ERROR_CONFIGURATION, EINVAL,
+				                  "config file '%s': key '%s' must be a duration like \"300s\"", path,
+				                  key);
+			else
+				*(streq(key, "crashloop_window") ? &c->crashloop_window_nsec
+				                                 : &c->crashloop_delay_nsec) = ns;
+		} else if (streq(key, "crashloop_restarts")) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000)
+				r = za_error_make(reterr, ZA_ERROR_CONFIGURATION, EINVAL,
+				                  "config file '%s': key '%s' must be an integer from 0 to 1000", path,
+				                  key);
+			else
+				c->crashloop_restarts = (unsigned)json_integer_value(v);
 		} else
 			r = za_error_make(reterr, ZA_ERROR_CONFIGURATION, EINVAL,
 			                  "config file '%s': unknown key '%s'; known keys: root, runtime_dir, "
-			                  "insecure_registries, max_concurrent_downloads, registry_auth, socket_group",
+			                  "insecure_registries, max_concurrent_downloads, registry_auth, socket_group, "
+			                  "crashloop_window, crashloop_restarts, crashloop_delay",
 			                  path, key);
 		if (r < 0)
 			return r;

@@ -306,6 +306,12 @@ int daemon_new(const struct daemon_config *cfg, struct daemon **ret, struct za_e
 	r = api_containers_register(d, d->runtime);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot set up the container endpoints: %m");
+	r = api_secrets_register(d, reterr);
+	if (r < 0)
+		return r;
+	r = api_deployments_register(d, reterr);
+	if (r < 0)
+		return r;
 
 	*ret = TAKE_PTR(d);
 	return 0;

@@ -31,6 +31,11 @@ struct daemon_config {
 	unsigned max_concurrent_downloads;
 	gid_t socket_group;
 	bool socket_group_set;
+	/* the supervisor's crash-loop rule (spec: more than 5 restarts in 300 s
+	 * -> CrashLoopBackOff, 30 s between restarts); keys crashloop_window,
+	 * crashloop_restarts, crashloop_delay, so tests can shrink them */
+	uint64_t crashloop_window_nsec, crashloop_delay_nsec;
+	unsigned crashloop_restarts;
 };
 
 /* Defaults, with ZLAYER_ROOT_DIR / ZLAYER_RUNTIME_DIR from the environment. */
@@ -67,6 +72,7 @@ struct daemon {
 	struct api_server *api;
 	const struct daemon_config *config;
 	void *images;            /* owned by api-images.c */
+	struct secrets *secrets; /* the secret store (api-secrets.c creates it) */
 	struct runtime *runtime; /* the container runtime (oci) */
 
 	/* private to daemon.c */
@@ -104,3 +110,8 @@ void daemon_add_hook(struct daemon *d, enum daemon_hook hook, daemon_hook_fn fn,
 
 /* Image endpoints (api-images.c). */
 int api_images_register(struct daemon *d);
+/* The service manager's endpoints (api-deployments.c); after the runtime,
+ * images and secrets. */
+int api_deployments_register(struct daemon *d, struct za_error **reterr);
+/* Secret store and endpoints (api-secrets.c). */
+int api_secrets_register(struct daemon *d, struct za_error **reterr);

@@ -41,6 +41,15 @@ extern const struct cli_verb cli_verb_rm;
 extern const struct cli_verb cli_verb_inspect;
 extern const struct cli_verb cli_verb_stats;
 extern const struct cli_verb cli_verb_wait;
+/* Deployments (cli-deploy.c). */
+extern const struct cli_verb cli_verb_deploy;
+extern const struct cli_verb cli_verb_up;
+extern const struct cli_verb cli_verb_down;
+extern const struct cli_verb cli_verb_status;
+extern const struct cli_verb cli_verb_scale;
+extern const struct cli_verb cli_verb_events;
+/* Secrets (cli-secrets.c). */
+extern const struct cli_verb cli_verb_secret;
 
 /* True when argv has -h/--help before "--". */
 int cli_wants_help(int argc, char *argv[]);

@@ -1,32 +1,32 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libcurl over the daemon's unix socket; CURLcode and HTTP statuses are
- * translated into za_errors here. */
+/* HTTP/1.1 over the daemon's unix socket, one connection per call
+ * ("Connection: close"): the socket I/O here, the protocol in
+ * http-client.c. Socket errors and HTTP statuses become za_errors here. */
 #include "cli/client.h"
 
-#include <curl/curl.h>
-#include <pthread.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "api/daemon.h"
 #include "basic/alloc.h"
 #include "basic/strbuf.h"
 #include "cli/cli.h"
+#include "cli/http-client.h"
 #include "basic/banned.h"
 
-#define UNREACHABLE_PREFIX "cannot reach the zlayer-agent daemon at "
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all);
+#define UNREACHABLE_PREFIX  "cannot reach the zlayer-agent daemon at "
+#define CONNECT_TIMEOUT_SEC 10
+#define READ_CHUNK          (64 * 1024)
 
 struct transfer {
-	CURL *curl;
+	struct http_reply resp;
 	struct strbuf data; /* the reply (call), the error body or the partial line (stream) */
 	size_t cap;
-	bool too_big;
 	/* streams only */
 	int (*on_line)(json_t *line, void *userdata);
 	void *userdata;
 	bool status_known, streaming;
-	int stream_r;
 	struct za_error *stream_err;
 };
 
@@ -70,7 +70,7 @@ int api_client_print_error(const struct za_error *e) {
 
 /* {kind, message} from the daemon, or what we can say about a body that
  * is not one. */
-static int error_from_body(const char *body, size_t len, long status, struct za_error **reterr) {
+static int error_from_body(const char *body, size_t len, unsigned status, struct za_error **reterr) {
 	_cleanup_(json_decrefp) json_t *j = json_loadb(body, len, 0, NULL);
 	const char *kind = json_string_value(json_object_get(j, "kind"));
 	const char *message = json_string_value(json_object_get(j, "message"));
@@ -82,7 +82,7 @@ static int error_from_body(const char *body, size_t len, long status, struct za_
 	}
 	while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r'))
 		len--;
-	return za_error_make(reterr, ZA_ERROR_INTERNAL, EREMOTEIO, "the daemon replied with HTTP status %ld%s%.*s",
+	return za_error_make(reterr, ZA_ERROR_INTERNAL, EREMOTEIO, "the daemon replied with HTTP status %u%s%.*s",
 	                     status, len ? ": " : "", (int)MIN(len, (size_t)200), body);
 }
 
@@ -114,52 +114,45 @@ static int stream_line(struct transfer *t, const char *line, size_t len) {
 	return 0;
 }
 
-static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata) {
+/* The body as it arrives: collected (calls, error replies), or cut into
+ * lines for on_line (2xx streams). */
+static int on_body(const char *data, size_t n, void *userdata) {
 	struct transfer *t = userdata;
-	size_t n = size * nmemb;
 
 	if (t->on_line && !t->status_known) {
-		long status = 0;
-
-		(void)curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
 		t->status_known = true;
-		t->streaming = status >= 200 && status < 300;
+		t->streaming = t->resp.status >= 200 && t->resp.status < 300;
 	}
 	if (!t->streaming) {
-		if (n > t->cap - t->data.len) {
-			t->too_big = true;
-			return 0;
-		}
+		if (n > t->cap - t->data.len)
+			return za_error_make(&t->stream_err, ZA_ERROR_INTERNAL, EMSGSIZE,
+			                     "the daemon's reply is larger than %zu bytes", t->cap);
 		strbuf_add(&t->data, data, n);
-		return n;
+		return 0;
 	}
 
 	for (size_t i = 0; i < n;) {
 		const char *nl = memchr(data + i, '\n', n - i);
 		size_t chunk = nl ? (size_t)(nl - (data + i)) : n - i;
+		int r;
 
-		if (chunk > API_CLIENT_LINE_MAX - t->data.len) {
-			t->stream_r = za_error_make(&t->stream_err, ZA_ERROR_INTERNAL, EMSGSIZE,
-			                            "the daemon sent a stream line longer than %d bytes",
-			                            API_CLIENT_LINE_MAX);
-			return 0;
-		}
+		if (chunk > API_CLIENT_LINE_MAX - t->data.len)
+			return za_error_make(&t->stream_err, ZA_ERROR_INTERNAL, EMSGSIZE,
+			                     "the daemon sent a stream line longer than %d bytes", API_CLIENT_LINE_MAX);
 		strbuf_add(&t->data, data + i, chunk);
 		i += chunk;
 		if (!nl)
 			break;
 		i++; /* the newline */
-		t->stream_r = stream_line(t, t->data.buf, t->data.len);
+		r = stream_line(t, t->data.buf, t->data.len);
 		strbuf_reset(&t->data);
-		if (t->stream_r < 0)
-			return 0;
+		if (r < 0)
+			return r;
 	}
-	return n;
+	return 0;
 }
 
-static int unreachable(const char *socket, long os_errno, struct za_error **reterr) {
-	int e = os_errno > 0 ? (int)os_errno : ECONNREFUSED;
-
+static int unreachable(const char *socket, int e, struct za_error **reterr) {
 	if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
 		return za_error_make(reterr, ZA_ERROR_NETWORK, e,
 		                     UNREACHABLE_PREFIX "%s (%m); start it with 'zlayer-agent daemon'", socket);
@@ -170,79 +163,127 @@ static int unreachable(const char *socket, long os_errno, struct za_error **rete
 	return za_error_make(reterr, ZA_ERROR_NETWORK, e, UNREACHABLE_PREFIX "%s (%m)", socket);
 }
 
-static void curl_init_once(void) {
-	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
+static int connect_unix(const char *path, int *ret_fd) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = CONNECT_TIMEOUT_SEC };
+	size_t len = strlen(path);
+	_cleanup_close_ int fd = -1;
+
+	if (len >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, len + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A unix connect() blocks on a full backlog, for at most SO_SNDTIMEO
+	 * (then EAGAIN). Lifted afterwards: a busy daemon may read a request
+	 * late, and streams last as long as they last. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1)) < 0) {
+		if (errno == EINTR) /* an interrupted unix connect leaves the socket unconnected */
+			continue;
+		return -errno;
+	}
+	tv.tv_sec = 0;
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	*ret_fd = TAKE_FD(fd);
+	return 0;
 }
 
-static int client_perform(const char *method, const char *path_and_query, json_t *body, struct transfer *t,
-                          long *ret_status, struct za_error **reterr) {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	_cleanup_(curl_easy_cleanupp) CURL *curl = NULL;
-	_cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
-	_cleanup_free_ char *socket = api_client_socket_path(), *url = NULL, *payload = NULL;
-	char errbuf[CURL_ERROR_SIZE] = "";
-	long os_errno = 0;
-	CURLcode rc;
+static int send_all(int fd, const char *p, size_t len) {
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 
-	(void)pthread_once(&once, curl_init_once);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* One request, its reply fed to t->resp until the reply ends (we do not
+ * wait for the close) or the connection does. Never shuts down our
+ * writing side: the daemon drops stream clients on EPOLLRDHUP. */
+static int client_perform(const char *method, const char *path_and_query, json_t *body, struct transfer *t,
+                          struct za_error **reterr) {
+	_cleanup_free_ char *socket = api_client_socket_path(), *payload = NULL, *buf = NULL;
+	_cleanup_strbuf_ struct strbuf req = STRBUF_INIT;
+	_cleanup_za_error_ struct za_error *err = NULL;
+	_cleanup_close_ int fd = -1;
+	int r, send_errno = 0;
+
 	if (path_and_query[0] != '/')
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, EINVAL, "API path '%s' must start with '/'",
 		                     path_and_query);
-	curl = curl_easy_init();
-	if (!curl)
-		oom();
-	t->curl = curl;
-	url = xasprintf("http://localhost%s", path_and_query);
-	headers = curl_slist_append(headers, "Accept: application/json");
-	headers = curl_slist_append(headers, "Expect:");
 	if (body) {
 		payload = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
 		if (!payload)
 			return za_error_make(reterr, ZA_ERROR_INTERNAL, EINVAL, "cannot encode the request body");
-		headers = curl_slist_append(headers, "Content-Type: application/json");
 	}
-	if (!headers)
-		oom();
+	r = http_request_format(
+	        &(struct http_request){
+	                .method = method,
+	                .target = path_and_query,
+	                .host = "localhost",
+	                .user_agent = "zlayer-agent/" ZA_VERSION,
+	                .accept = "application/json",
+	                .content_type = "application/json",
+	                .body = payload,
+	                .body_len = payload ? strlen(payload) : 0,
+	        },
+	        &req, reterr);
+	if (r < 0)
+		return r;
 
-	(void)curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket);
-	(void)curl_easy_setopt(curl, CURLOPT_URL, url);
-	(void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	(void)curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	(void)curl_easy_setopt(curl, CURLOPT_USERAGENT, "zlayer-agent/" ZA_VERSION);
-	(void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	(void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	(void)curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
-	(void)curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
-	if (payload || streq(method, "POST") || streq(method, "PUT")) {
-		(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload ?: "");
-		(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(payload ? strlen(payload) : 0));
+	r = connect_unix(socket, &fd);
+	if (r < 0)
+		return unreachable(socket, -r, reterr);
+	r = send_all(fd, req.buf, req.len);
+	if (r < 0) {
+		if (r != -EPIPE && r != -ECONNRESET)
+			return za_error_make(reterr, ZA_ERROR_NETWORK, r,
+			                     "%s %s: connection to the daemon at %s: send the request: %m", method,
+			                     path_and_query, socket);
+		/* It may have answered (413) and closed before reading it all. */
+		send_errno = -r;
 	}
-	/* POSTFIELDS made it a POST and no body means GET; anything else is
-	 * named explicitly. */
-	if (!(streq(method, "POST") || (streq(method, "GET") && !payload)))
-		(void)curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 
-	rc = curl_easy_perform(curl);
-	if (t->stream_r < 0) {
+	buf = xmalloc(READ_CHUNK);
+	for (;;) {
+		ssize_t n = recv(fd, buf, READ_CHUNK, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return za_error_make(reterr, ZA_ERROR_NETWORK, errno,
+			                     "%s %s: connection to the daemon at %s: receive the reply: %m", method,
+			                     path_and_query, socket);
+		}
+		r = n == 0 ? http_reply_finish(&t->resp, &err) : http_reply_feed(&t->resp, buf, (size_t)n, &err);
+		if (r < 0 || n == 0 || http_reply_done(&t->resp))
+			break;
+	}
+	if (r >= 0)
+		return 0;
+	if (t->stream_err) { /* on_body's: a line, a cap, or on_line stopped us */
 		if (reterr && !*reterr)
 			*reterr = TAKE_PTR(t->stream_err);
-		return t->stream_r;
+		return r;
 	}
-	if (t->too_big)
-		return za_error_make(reterr, ZA_ERROR_INTERNAL, EMSGSIZE, "the daemon's reply is larger than %d bytes",
-		                     (int)t->cap);
-	if (rc == CURLE_COULDNT_CONNECT) {
-		(void)curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
-		return unreachable(socket, os_errno, reterr);
-	}
-	if (rc != CURLE_OK)
-		return za_error_make(reterr, ZA_ERROR_NETWORK, ECONNRESET, "%s %s: connection to the daemon at %s: %s",
-		                     method, path_and_query, socket, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, ret_status);
-	return 0;
+	if (send_errno && !t->resp.any_input)
+		return za_error_make(reterr, ZA_ERROR_NETWORK, send_errno,
+		                     "%s %s: connection to the daemon at %s: send the request: %m", method,
+		                     path_and_query, socket);
+	return za_error_make(reterr, ZA_ERROR_NETWORK, r, "%s %s: connection to the daemon at %s: %s", method,
+	                     path_and_query, socket, err ? err->message : "bad reply");
 }
 
 static void transfer_release(struct transfer *t) {
+	http_reply_release(&t->resp);
 	strbuf_release(&t->data);
 	za_error_free(t->stream_err);
 }
@@ -252,14 +293,14 @@ int api_client_call(const char *method, const char *path_and_query, json_t *body
 	_cleanup_(transfer_release) struct transfer t = { .data = STRBUF_INIT, .cap = API_CLIENT_REPLY_MAX };
 	json_t *reply = NULL;
 	json_error_t jerr;
-	long status = 0;
 	int r;
 
-	r = client_perform(method, path_and_query, body, &t, &status, reterr);
+	http_reply_init(&t.resp, API_CLIENT_REPLY_MAX, on_body, &t);
+	r = client_perform(method, path_and_query, body, &t, reterr);
 	if (r < 0)
 		return r;
-	if (status >= 300)
-		return error_from_body(strbuf_str(&t.data), t.data.len, status, reterr);
+	if (t.resp.status >= 300)
+		return error_from_body(strbuf_str(&t.data), t.data.len, t.resp.status, reterr);
 	if (strspn(strbuf_str(&t.data), " \t\r\n") < t.data.len) {
 		reply = json_loadb(t.data.buf, t.data.len, 0, &jerr);
 		if (!reply)
@@ -282,16 +323,16 @@ int api_client_stream(const char *method, const char *path_and_query, json_t *bo
 		.on_line = on_line,
 		.userdata = userdata,
 	};
-	long status = 0;
 	int r;
 
-	r = client_perform(method, path_and_query, body, &t, &status, reterr);
+	http_reply_init(&t.resp, UINT64_MAX, on_body, &t);
+	r = client_perform(method, path_and_query, body, &t, reterr);
 	if (r < 0)
 		return r;
 	if (!t.status_known)
-		t.streaming = status >= 200 && status < 300;
+		t.streaming = t.resp.status >= 200 && t.resp.status < 300;
 	if (!t.streaming)
-		return error_from_body(strbuf_str(&t.data), t.data.len, status, reterr);
+		return error_from_body(strbuf_str(&t.data), t.data.len, t.resp.status, reterr);
 	if (t.data.len > 0) { /* a last line without newline */
 		r = stream_line(&t, t.data.buf, t.data.len);
 		if (r < 0) {

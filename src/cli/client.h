@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The CLI's side of the API: HTTP over the daemon's unix socket
- * ($ZLAYER_RUNTIME_DIR/agent.sock, default /run/zlayer/agent.sock) with
- * libcurl. Errors come back as za_errors: the daemon's {kind, message}, or
+ * ($ZLAYER_RUNTIME_DIR/agent.sock, default /run/zlayer/agent.sock), spoken
+ * by http-client.h (no libcurl: the CLI starts in about a millisecond).
+ * Errors come back as za_errors: the daemon's {kind, message}, or
  * a one-line "cannot reach the zlayer-agent daemon ..." when nobody listens. */
 #pragma once
 

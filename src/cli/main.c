@@ -7,10 +7,11 @@
 #include "basic/banned.h"
 
 static const struct cli_verb *const verbs[] = {
-	&cli_verb_validate, &cli_verb_daemon, &cli_verb_ping, &cli_verb_pull, &cli_verb_images, &cli_verb_image,
-	&cli_verb_tag,      &cli_verb_rmi,    &cli_verb_load, &cli_verb_run,  &cli_verb_create, &cli_verb_start,
-	&cli_verb_ps,       &cli_verb_logs,   &cli_verb_exec, &cli_verb_stop, &cli_verb_kill,   &cli_verb_rm,
-	&cli_verb_inspect,  &cli_verb_stats,  &cli_verb_wait,
+	&cli_verb_validate, &cli_verb_daemon, &cli_verb_ping,   &cli_verb_pull,   &cli_verb_images, &cli_verb_image,
+	&cli_verb_tag,      &cli_verb_rmi,    &cli_verb_load,   &cli_verb_run,    &cli_verb_create, &cli_verb_start,
+	&cli_verb_ps,       &cli_verb_logs,   &cli_verb_exec,   &cli_verb_stop,   &cli_verb_kill,   &cli_verb_rm,
+	&cli_verb_inspect,  &cli_verb_stats,  &cli_verb_wait,   &cli_verb_deploy, &cli_verb_up,     &cli_verb_down,
+	&cli_verb_status,   &cli_verb_scale,  &cli_verb_events, &cli_verb_secret,
 };
 
 static void print_help(void) {

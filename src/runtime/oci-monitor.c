@@ -110,13 +110,8 @@ static bool entry_settle(struct oci_monitor *m, struct watch_entry *e) {
 }
 
 static void notify(struct oci_monitor *m, const char *id, const struct wait_outcome *w) {
-	runtime_exit_fn fn;
-	void *ud;
-
-	runtime_exit_handler_get(m->rt, &fn, &ud);
 	log_debug("container %s exited (%s, code %d)", id, exit_reason_to_string(w->reason), w->exit_code);
-	if (fn)
-		fn(id, w, ud);
+	runtime_notify_exit(m->rt, id, w);
 }
 
 static void settle_and_notify(struct oci_monitor *m, struct watch_entry *e) {

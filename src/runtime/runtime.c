@@ -1,26 +1,44 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* What every runtime shares: the exit handler slot. */
+/* What every runtime shares: the exit handlers. */
+#include <errno.h>
+
 #include "runtime/runtime.h"
 #include "basic/banned.h"
 
 void runtime_init(struct runtime *rt, const struct runtime_ops *ops, void *data) {
-	rt->ops = ops;
-	rt->data = data;
+	*rt = (struct runtime){ .ops = ops, .data = data };
 	pthread_mutex_init(&rt->handler_lock, NULL);
-	rt->on_exit = NULL;
-	rt->on_exit_userdata = NULL;
 }
 
-void runtime_exit_handler_set(struct runtime *rt, runtime_exit_fn fn, void *userdata) {
+int runtime_exit_handler_add(struct runtime *rt, runtime_exit_fn fn, void *userdata) {
+	int r = -ENOSPC;
+
 	pthread_mutex_lock(&rt->handler_lock);
-	rt->on_exit = fn;
-	rt->on_exit_userdata = userdata;
+	for (size_t i = 0; i < RUNTIME_EXIT_HANDLERS_MAX; i++)
+		if (!rt->on_exit[i].fn) {
+			rt->on_exit[i].fn = fn;
+			rt->on_exit[i].userdata = userdata;
+			r = 0;
+			break;
+		}
+	pthread_mutex_unlock(&rt->handler_lock);
+	return r;
+}
+
+void runtime_exit_handler_remove(struct runtime *rt, runtime_exit_fn fn, void *userdata) {
+	pthread_mutex_lock(&rt->handler_lock);
+	for (size_t i = 0; i < RUNTIME_EXIT_HANDLERS_MAX; i++)
+		if (rt->on_exit[i].fn == fn && rt->on_exit[i].userdata == userdata)
+			rt->on_exit[i].fn = NULL;
 	pthread_mutex_unlock(&rt->handler_lock);
 }
 
-void runtime_exit_handler_get(struct runtime *rt, runtime_exit_fn *ret_fn, void **ret_userdata) {
+/* Handlers run under the lock: a handler being removed is never called
+ * after runtime_exit_handler_remove() returns. They are quick by contract. */
+void runtime_notify_exit(struct runtime *rt, const char *id, const struct wait_outcome *w) {
 	pthread_mutex_lock(&rt->handler_lock);
-	*ret_fn = rt->on_exit;
-	*ret_userdata = rt->on_exit_userdata;
+	for (size_t i = 0; i < RUNTIME_EXIT_HANDLERS_MAX; i++)
+		if (rt->on_exit[i].fn)
+			rt->on_exit[i].fn(id, w, rt->on_exit[i].userdata);
 	pthread_mutex_unlock(&rt->handler_lock);
 }

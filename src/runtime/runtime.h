@@ -123,18 +123,24 @@ struct runtime_ops {
  * from inside. */
 typedef void (*runtime_exit_fn)(const char *id, const struct wait_outcome *w, void *userdata);
 
+#define RUNTIME_EXIT_HANDLERS_MAX 4
+
 struct runtime {
 	const struct runtime_ops *ops;
 	void *data;
 	pthread_mutex_t handler_lock;
-	runtime_exit_fn on_exit;
-	void *on_exit_userdata;
+	struct {
+		runtime_exit_fn fn;
+		void *userdata;
+	} on_exit[RUNTIME_EXIT_HANDLERS_MAX];
 };
 
 /* Fills the struct (no allocation); implementations call it. */
 void runtime_init(struct runtime *rt, const struct runtime_ops *ops, void *data);
-/* Set (or clear, fn NULL) the exit handler; runtimes call _get. */
-void runtime_exit_handler_set(struct runtime *rt, runtime_exit_fn fn, void *userdata);
-void runtime_exit_handler_get(struct runtime *rt, runtime_exit_fn *ret_fn, void **ret_userdata);
+/* Add or remove (same fn and userdata) an exit handler; -ENOSPC when full. */
+int runtime_exit_handler_add(struct runtime *rt, runtime_exit_fn fn, void *userdata);
+void runtime_exit_handler_remove(struct runtime *rt, runtime_exit_fn fn, void *userdata);
+/* Tell every handler (runtimes call it, from their own thread). */
+void runtime_notify_exit(struct runtime *rt, const char *id, const struct wait_outcome *w);
 
 void exec_result_release(struct exec_result *r);

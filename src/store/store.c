@@ -56,6 +56,14 @@ static const char *const migrations[] = {
 	"  size INTEGER NOT NULL," /* unpacked bytes, 0 when unknown */
 	"  created_at INTEGER NOT NULL"
 	") STRICT;",
+	/* 2: deployments the service manager keeps alive */
+	"CREATE TABLE deployments ("
+	"  name TEXT PRIMARY KEY,"
+	"  file TEXT NOT NULL,"          /* the name it was deployed from */
+	"  yaml TEXT NOT NULL,"          /* the spec as written */
+	"  created_at INTEGER NOT NULL," /* unix ns */
+	"  updated_at INTEGER NOT NULL"
+	") STRICT;",
 };
 
 unsigned store_schema_version(void) {

@@ -143,9 +143,9 @@ class AgentDaemon:
         e.update(env or {})
         return e
 
-    def cli(self, *args, timeout=90, env=None):
+    def cli(self, *args, timeout=90, env=None, input=None):
         return subprocess.run([self.agent_bin, *map(str, args)], capture_output=True, text=True,
-                              env=self.cli_env(env), timeout=timeout)
+                              env=self.cli_env(env), timeout=timeout, input=input)
 
     def popen(self, *args, env=None):
         return subprocess.Popen([self.agent_bin, *map(str, args)], stdout=subprocess.PIPE,

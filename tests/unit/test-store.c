@@ -8,6 +8,7 @@
 
 #include "basic/alloc.h"
 #include "basic/fileio.h"
+#include "store/store-deployments.h"
 #include "store/store-images.h"
 #include "store/store.h"
 
@@ -80,7 +81,7 @@ static void test_schema_version(void **state) {
 	_cleanup_free_ char *path = xasprintf("%s/metadata.db", f->dir);
 	struct stat stbuf;
 
-	assert_int_equal(store_schema_version(), 1);
+	assert_int_equal(store_schema_version(), 2);
 	assert_string_equal(store_path(f->s), path);
 	assert_int_equal(stat(path, &stbuf), 0);
 	assert_int_equal(stbuf.st_mode & 0777, 0600);
@@ -88,13 +89,45 @@ static void test_schema_version(void **state) {
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_int_equal(sqlite3_column_int(st, 0), 2);
 	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+}
+
+static void test_deployments(void **state) {
+	struct fixture *f = *state;
+	struct store_deployment a = {
+		.name = "shop", .file = "shop.yaml", .yaml = "v: 1", .created_ns = 1, .updated_ns = 1
+	};
+	struct store_deployment b = {
+		.name = "blog", .file = "b.yaml", .yaml = "v: 2", .created_ns = 5, .updated_ns = 5
+	};
+	struct store_deployment *ds = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_deployment_put(f->s, &a, NULL), 0);
+	assert_int_equal(store_deployment_put(f->s, &b, NULL), 0);
+	a.yaml = "v: 3";
+	a.created_ns = 9;
+	a.updated_ns = 9;
+	assert_int_equal(store_deployment_put(f->s, &a, NULL), 0);
+	assert_int_equal(store_deployment_list(f->s, &ds, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ds[0].name, "blog");
+	assert_string_equal(ds[1].name, "shop");
+	assert_string_equal(ds[1].yaml, "v: 3");
+	assert_int_equal(ds[1].created_ns, 1); /* kept on replace */
+	assert_int_equal(ds[1].updated_ns, 9);
+	store_deployments_free(ds, n);
+	assert_int_equal(store_deployment_remove(f->s, "shop", NULL), 0);
+	assert_int_equal(store_deployment_remove(f->s, "shop", NULL), 0);
+	assert_int_equal(store_deployment_list(f->s, &ds, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	store_deployments_free(ds, n);
 }
 
 static void test_put_get_list_remove(void **state) {
@@ -325,7 +358,7 @@ static void test_refuses_newer_schema(void **state) {
 	assert_true(store_open(f->dir, &s, &err) < 0);
 	assert_null(s);
 	assert_int_equal(err->kind, ZA_ERROR_CONFIGURATION);
-	assert_non_null(strstr(err->message, "schema version 99, newer than the 1 this zlayer-agent supports"));
+	assert_non_null(strstr(err->message, "schema version 99, newer than the 2 this zlayer-agent supports"));
 	assert_non_null(strstr(err->message, path));
 }
 
@@ -360,6 +393,7 @@ static void test_not_a_database(void **state) {
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deployments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_get_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tags_and_cascade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshots_and_blobs, setup, teardown),

@@ -98,55 +98,55 @@ enum {
 };
 
 /* rights (u64) */
-#define WASI_RIGHT_FD_DATASYNC            (UINT64_C(1) << 0)
-#define WASI_RIGHT_FD_READ                (UINT64_C(1) << 1)
-#define WASI_RIGHT_FD_SEEK                (UINT64_C(1) << 2)
-#define WASI_RIGHT_FD_FDSTAT_SET_FLAGS    (UINT64_C(1) << 3)
-#define WASI_RIGHT_FD_SYNC                (UINT64_C(1) << 4)
-#define WASI_RIGHT_FD_TELL                (UINT64_C(1) << 5)
-#define WASI_RIGHT_FD_WRITE               (UINT64_C(1) << 6)
-#define WASI_RIGHT_FD_ADVISE              (UINT64_C(1) << 7)
-#define WASI_RIGHT_FD_ALLOCATE            (UINT64_C(1) << 8)
-#define WASI_RIGHT_PATH_CREATE_DIRECTORY  (UINT64_C(1) << 9)
-#define WASI_RIGHT_PATH_CREATE_FILE       (UINT64_C(1) << 10)
-#define WASI_RIGHT_PATH_LINK_SOURCE       (UINT64_C(1) << 11)
-#define WASI_RIGHT_PATH_LINK_TARGET       (UINT64_C(1) << 12)
-#define WASI_RIGHT_PATH_OPEN              (UINT64_C(1) << 13)
-#define WASI_RIGHT_FD_READDIR             (UINT64_C(1) << 14)
-#define WASI_RIGHT_PATH_READLINK          (UINT64_C(1) << 15)
-#define WASI_RIGHT_PATH_RENAME_SOURCE     (UINT64_C(1) << 16)
-#define WASI_RIGHT_PATH_RENAME_TARGET     (UINT64_C(1) << 17)
-#define WASI_RIGHT_PATH_FILESTAT_GET      (UINT64_C(1) << 18)
-#define WASI_RIGHT_PATH_FILESTAT_SET_SIZE (UINT64_C(1) << 19)
+#define WASI_RIGHT_FD_DATASYNC             (UINT64_C(1) << 0)
+#define WASI_RIGHT_FD_READ                 (UINT64_C(1) << 1)
+#define WASI_RIGHT_FD_SEEK                 (UINT64_C(1) << 2)
+#define WASI_RIGHT_FD_FDSTAT_SET_FLAGS     (UINT64_C(1) << 3)
+#define WASI_RIGHT_FD_SYNC                 (UINT64_C(1) << 4)
+#define WASI_RIGHT_FD_TELL                 (UINT64_C(1) << 5)
+#define WASI_RIGHT_FD_WRITE                (UINT64_C(1) << 6)
+#define WASI_RIGHT_FD_ADVISE               (UINT64_C(1) << 7)
+#define WASI_RIGHT_FD_ALLOCATE             (UINT64_C(1) << 8)
+#define WASI_RIGHT_PATH_CREATE_DIRECTORY   (UINT64_C(1) << 9)
+#define WASI_RIGHT_PATH_CREATE_FILE        (UINT64_C(1) << 10)
+#define WASI_RIGHT_PATH_LINK_SOURCE        (UINT64_C(1) << 11)
+#define WASI_RIGHT_PATH_LINK_TARGET        (UINT64_C(1) << 12)
+#define WASI_RIGHT_PATH_OPEN               (UINT64_C(1) << 13)
+#define WASI_RIGHT_FD_READDIR              (UINT64_C(1) << 14)
+#define WASI_RIGHT_PATH_READLINK           (UINT64_C(1) << 15)
+#define WASI_RIGHT_PATH_RENAME_SOURCE      (UINT64_C(1) << 16)
+#define WASI_RIGHT_PATH_RENAME_TARGET      (UINT64_C(1) << 17)
+#define WASI_RIGHT_PATH_FILESTAT_GET       (UINT64_C(1) << 18)
+#define WASI_RIGHT_PATH_FILESTAT_SET_SIZE  (UINT64_C(1) << 19)
 #define WASI_RIGHT_PATH_FILESTAT_SET_TIMES (UINT64_C(1) << 20)
-#define WASI_RIGHT_FD_FILESTAT_GET        (UINT64_C(1) << 21)
-#define WASI_RIGHT_FD_FILESTAT_SET_SIZE   (UINT64_C(1) << 22)
-#define WASI_RIGHT_FD_FILESTAT_SET_TIMES  (UINT64_C(1) << 23)
-#define WASI_RIGHT_PATH_SYMLINK           (UINT64_C(1) << 24)
-#define WASI_RIGHT_PATH_REMOVE_DIRECTORY  (UINT64_C(1) << 25)
-#define WASI_RIGHT_PATH_UNLINK_FILE       (UINT64_C(1) << 26)
-#define WASI_RIGHT_POLL_FD_READWRITE      (UINT64_C(1) << 27)
-#define WASI_RIGHT_SOCK_SHUTDOWN          (UINT64_C(1) << 28)
-#define WASI_RIGHT_SOCK_ACCEPT            (UINT64_C(1) << 29)
-#define WASI_RIGHTS_ALL                   ((UINT64_C(1) << 30) - 1)
+#define WASI_RIGHT_FD_FILESTAT_GET         (UINT64_C(1) << 21)
+#define WASI_RIGHT_FD_FILESTAT_SET_SIZE    (UINT64_C(1) << 22)
+#define WASI_RIGHT_FD_FILESTAT_SET_TIMES   (UINT64_C(1) << 23)
+#define WASI_RIGHT_PATH_SYMLINK            (UINT64_C(1) << 24)
+#define WASI_RIGHT_PATH_REMOVE_DIRECTORY   (UINT64_C(1) << 25)
+#define WASI_RIGHT_PATH_UNLINK_FILE        (UINT64_C(1) << 26)
+#define WASI_RIGHT_POLL_FD_READWRITE       (UINT64_C(1) << 27)
+#define WASI_RIGHT_SOCK_SHUTDOWN           (UINT64_C(1) << 28)
+#define WASI_RIGHT_SOCK_ACCEPT             (UINT64_C(1) << 29)
+#define WASI_RIGHTS_ALL                    ((UINT64_C(1) << 30) - 1)
 
 /* What applies to each kind of fd: path_open hands out no more than this. */
-#define WASI_RIGHTS_DIR_BASE                                                                                       \
-	(WASI_RIGHT_FD_FDSTAT_SET_FLAGS | WASI_RIGHT_FD_SYNC | WASI_RIGHT_FD_DATASYNC |                            \
-	 WASI_RIGHT_PATH_CREATE_DIRECTORY | WASI_RIGHT_PATH_CREATE_FILE | WASI_RIGHT_PATH_LINK_SOURCE |            \
-	 WASI_RIGHT_PATH_LINK_TARGET | WASI_RIGHT_PATH_OPEN | WASI_RIGHT_FD_READDIR | WASI_RIGHT_PATH_READLINK |   \
-	 WASI_RIGHT_PATH_RENAME_SOURCE | WASI_RIGHT_PATH_RENAME_TARGET | WASI_RIGHT_PATH_FILESTAT_GET |            \
-	 WASI_RIGHT_PATH_FILESTAT_SET_SIZE | WASI_RIGHT_PATH_FILESTAT_SET_TIMES | WASI_RIGHT_FD_FILESTAT_GET |     \
-	 WASI_RIGHT_FD_FILESTAT_SET_TIMES | WASI_RIGHT_PATH_SYMLINK | WASI_RIGHT_PATH_REMOVE_DIRECTORY |           \
+#define WASI_RIGHTS_DIR_BASE                                                                                     \
+	(WASI_RIGHT_FD_FDSTAT_SET_FLAGS | WASI_RIGHT_FD_SYNC | WASI_RIGHT_FD_DATASYNC |                          \
+	 WASI_RIGHT_PATH_CREATE_DIRECTORY | WASI_RIGHT_PATH_CREATE_FILE | WASI_RIGHT_PATH_LINK_SOURCE |          \
+	 WASI_RIGHT_PATH_LINK_TARGET | WASI_RIGHT_PATH_OPEN | WASI_RIGHT_FD_READDIR | WASI_RIGHT_PATH_READLINK | \
+	 WASI_RIGHT_PATH_RENAME_SOURCE | WASI_RIGHT_PATH_RENAME_TARGET | WASI_RIGHT_PATH_FILESTAT_GET |          \
+	 WASI_RIGHT_PATH_FILESTAT_SET_SIZE | WASI_RIGHT_PATH_FILESTAT_SET_TIMES | WASI_RIGHT_FD_FILESTAT_GET |   \
+	 WASI_RIGHT_FD_FILESTAT_SET_TIMES | WASI_RIGHT_PATH_SYMLINK | WASI_RIGHT_PATH_REMOVE_DIRECTORY |         \
 	 WASI_RIGHT_PATH_UNLINK_FILE | WASI_RIGHT_POLL_FD_READWRITE)
-#define WASI_RIGHTS_FILE_BASE                                                                                      \
-	(WASI_RIGHT_FD_DATASYNC | WASI_RIGHT_FD_READ | WASI_RIGHT_FD_SEEK | WASI_RIGHT_FD_FDSTAT_SET_FLAGS |       \
-	 WASI_RIGHT_FD_SYNC | WASI_RIGHT_FD_TELL | WASI_RIGHT_FD_WRITE | WASI_RIGHT_FD_ADVISE |                    \
-	 WASI_RIGHT_FD_ALLOCATE | WASI_RIGHT_FD_FILESTAT_GET | WASI_RIGHT_FD_FILESTAT_SET_SIZE |                   \
+#define WASI_RIGHTS_FILE_BASE                                                                                \
+	(WASI_RIGHT_FD_DATASYNC | WASI_RIGHT_FD_READ | WASI_RIGHT_FD_SEEK | WASI_RIGHT_FD_FDSTAT_SET_FLAGS | \
+	 WASI_RIGHT_FD_SYNC | WASI_RIGHT_FD_TELL | WASI_RIGHT_FD_WRITE | WASI_RIGHT_FD_ADVISE |              \
+	 WASI_RIGHT_FD_ALLOCATE | WASI_RIGHT_FD_FILESTAT_GET | WASI_RIGHT_FD_FILESTAT_SET_SIZE |             \
 	 WASI_RIGHT_FD_FILESTAT_SET_TIMES | WASI_RIGHT_POLL_FD_READWRITE)
 /* ttys, pipes: wasi-libc's isatty() wants a character device without seek/tell */
 #define WASI_RIGHTS_STREAM_BASE (WASI_RIGHTS_FILE_BASE & ~(WASI_RIGHT_FD_SEEK | WASI_RIGHT_FD_TELL))
-#define WASI_RIGHTS_SOCKET_BASE                                                                                    \
+#define WASI_RIGHTS_SOCKET_BASE                                                                                   \
 	(WASI_RIGHT_FD_READ | WASI_RIGHT_FD_WRITE | WASI_RIGHT_FD_FDSTAT_SET_FLAGS | WASI_RIGHT_FD_FILESTAT_GET | \
 	 WASI_RIGHT_POLL_FD_READWRITE | WASI_RIGHT_SOCK_SHUTDOWN | WASI_RIGHT_SOCK_ACCEPT)
 
@@ -163,22 +163,22 @@ enum {
 };
 
 /* fdflags (u16), oflags (u16), lookupflags (u32), fstflags (u16) */
-#define WASI_FDFLAG_APPEND                1
-#define WASI_FDFLAG_DSYNC                 2
-#define WASI_FDFLAG_NONBLOCK              4
-#define WASI_FDFLAG_RSYNC                 8
-#define WASI_FDFLAG_SYNC                  16
-#define WASI_FDFLAGS_ALL                  31
-#define WASI_OFLAG_CREAT                  1
-#define WASI_OFLAG_DIRECTORY              2
-#define WASI_OFLAG_EXCL                   4
-#define WASI_OFLAG_TRUNC                  8
-#define WASI_OFLAGS_ALL                   15
-#define WASI_LOOKUP_SYMLINK_FOLLOW        1
-#define WASI_FSTFLAG_ATIM                 1
-#define WASI_FSTFLAG_ATIM_NOW             2
-#define WASI_FSTFLAG_MTIM                 4
-#define WASI_FSTFLAG_MTIM_NOW             8
+#define WASI_FDFLAG_APPEND         1
+#define WASI_FDFLAG_DSYNC          2
+#define WASI_FDFLAG_NONBLOCK       4
+#define WASI_FDFLAG_RSYNC          8
+#define WASI_FDFLAG_SYNC           16
+#define WASI_FDFLAGS_ALL           31
+#define WASI_OFLAG_CREAT           1
+#define WASI_OFLAG_DIRECTORY       2
+#define WASI_OFLAG_EXCL            4
+#define WASI_OFLAG_TRUNC           8
+#define WASI_OFLAGS_ALL            15
+#define WASI_LOOKUP_SYMLINK_FOLLOW 1
+#define WASI_FSTFLAG_ATIM          1
+#define WASI_FSTFLAG_ATIM_NOW      2
+#define WASI_FSTFLAG_MTIM          4
+#define WASI_FSTFLAG_MTIM_NOW      8
 
 enum {
 	WASI_CLOCK_REALTIME = 0,
@@ -188,23 +188,23 @@ enum {
 };
 enum { WASI_WHENCE_SET = 0, WASI_WHENCE_CUR = 1, WASI_WHENCE_END = 2 };
 enum { WASI_EVENTTYPE_CLOCK = 0, WASI_EVENTTYPE_FD_READ = 1, WASI_EVENTTYPE_FD_WRITE = 2 };
-#define WASI_EVENT_FD_READWRITE_HANGUP 1
-#define WASI_SUBCLOCK_ABSTIME          1
-#define WASI_RIFLAG_RECV_PEEK          1
-#define WASI_RIFLAG_RECV_WAITALL       2
+#define WASI_EVENT_FD_READWRITE_HANGUP  1
+#define WASI_SUBCLOCK_ABSTIME           1
+#define WASI_RIFLAG_RECV_PEEK           1
+#define WASI_RIFLAG_RECV_WAITALL        2
 #define WASI_ROFLAG_RECV_DATA_TRUNCATED 1
-#define WASI_SDFLAG_RD                 1
-#define WASI_SDFLAG_WR                 2
-#define WASI_PREOPENTYPE_DIR           0
+#define WASI_SDFLAG_RD                  1
+#define WASI_SDFLAG_WR                  2
+#define WASI_PREOPENTYPE_DIR            0
 
 /* Struct sizes and offsets in guest memory (witx, wasm32). */
-#define WASI_IOVEC_SIZE       8  /* buf u32 @0, buf_len u32 @4 */
-#define WASI_FDSTAT_SIZE      24 /* filetype u8 @0, flags u16 @2, base u64 @8, inheriting u64 @16 */
-#define WASI_FILESTAT_SIZE    64 /* dev @0 ino @8 filetype u8 @16 nlink @24 size @32 atim @40 mtim @48 ctim @56 */
-#define WASI_DIRENT_SIZE      24 /* d_next u64 @0, d_ino u64 @8, d_namlen u32 @16, d_type u8 @20 */
-#define WASI_PRESTAT_SIZE     8  /* tag u8 @0, pr_name_len u32 @4 */
+#define WASI_IOVEC_SIZE        8  /* buf u32 @0, buf_len u32 @4 */
+#define WASI_FDSTAT_SIZE       24 /* filetype u8 @0, flags u16 @2, base u64 @8, inheriting u64 @16 */
+#define WASI_FILESTAT_SIZE     64 /* dev @0 ino @8 filetype u8 @16 nlink @24 size @32 atim @40 mtim @48 ctim @56 */
+#define WASI_DIRENT_SIZE       24 /* d_next u64 @0, d_ino u64 @8, d_namlen u32 @16, d_type u8 @20 */
+#define WASI_PRESTAT_SIZE      8  /* tag u8 @0, pr_name_len u32 @4 */
 #define WASI_SUBSCRIPTION_SIZE 48 /* userdata @0, tag u8 @8, union @16 */
-#define WASI_EVENT_SIZE       32 /* userdata @0, error u16 @8, type u8 @10, nbytes @16, flags u16 @24 */
+#define WASI_EVENT_SIZE        32 /* userdata @0, error u16 @8, type u8 @10, nbytes @16, flags u16 @24 */
 
 /* Caps on what the guest controls. */
 #define WASI_MAX_FDS           4096
@@ -215,8 +215,8 @@ enum { WASI_EVENTTYPE_CLOCK = 0, WASI_EVENTTYPE_FD_READ = 1, WASI_EVENTTYPE_FD_W
 #define WASI_MAX_ARGS_BYTES    (1u << 20) /* args and environ, each */
 
 struct wasi_fd {
-	int host;       /* -1: the slot is free */
-	bool borrowed;  /* a cfg->stdio descriptor: never closed here */
+	int host;      /* -1: the slot is free */
+	bool borrowed; /* a cfg->stdio descriptor: never closed here */
 	uint8_t filetype;
 	uint16_t fdflags;
 	uint64_t rights_base;
@@ -293,8 +293,8 @@ uint16_t wasi_errno_from(int e);
 uint32_t wasi_fd_lookup(wasi_ctx *ctx, uint32_t fd, uint64_t need, struct wasi_fd **ret);
 /* Take ownership of host fd `host` in the lowest free slot; on a full table
  * closes it and answers WASI_ENFILE. */
-uint32_t wasi_fd_insert(wasi_ctx *ctx, int host, uint8_t filetype, uint16_t fdflags, uint64_t base,
-                        uint64_t inheriting, uint32_t *ret_fd);
+uint32_t wasi_fd_insert(wasi_ctx *ctx, int host, uint8_t filetype, uint16_t fdflags, uint64_t base, uint64_t inheriting,
+                        uint32_t *ret_fd);
 void wasi_fd_release(struct wasi_fd *f);
 uint8_t wasi_filetype_from_mode(mode_t mode);
 uint8_t wasi_filetype_of_fd(int fd, const struct stat *st);
@@ -319,7 +319,7 @@ uint32_t wasi_open_beneath(int dirfd, const char *path, int flags, mode_t mode, 
 #define WASI_IMPORT(name) Z_wasi_snapshot_preview1Z_##name
 uint32_t WASI_IMPORT(args_get)(wasi_ctx *ctx, uint32_t argv, uint32_t argv_buf);
 uint32_t WASI_IMPORT(args_sizes_get)(wasi_ctx *ctx, uint32_t ret_argc, uint32_t ret_buf_size);
-uint32_t WASI_IMPORT(environ_get)(wasi_ctx *ctx, uint32_t environ, uint32_t environ_buf);
+uint32_t WASI_IMPORT(environ_get)(wasi_ctx *ctx, uint32_t env, uint32_t env_buf);
 uint32_t WASI_IMPORT(environ_sizes_get)(wasi_ctx *ctx, uint32_t ret_count, uint32_t ret_buf_size);
 uint32_t WASI_IMPORT(clock_res_get)(wasi_ctx *ctx, uint32_t id, uint32_t ret);
 uint32_t WASI_IMPORT(clock_time_get)(wasi_ctx *ctx, uint32_t id, uint64_t precision, uint32_t ret);
@@ -361,8 +361,8 @@ uint32_t WASI_IMPORT(path_open)(wasi_ctx *ctx, uint32_t fd, uint32_t dirflags, u
 uint32_t WASI_IMPORT(path_readlink)(wasi_ctx *ctx, uint32_t fd, uint32_t path, uint32_t path_len, uint32_t buf,
                                     uint32_t buf_len, uint32_t ret);
 uint32_t WASI_IMPORT(path_remove_directory)(wasi_ctx *ctx, uint32_t fd, uint32_t path, uint32_t path_len);
-uint32_t WASI_IMPORT(path_rename)(wasi_ctx *ctx, uint32_t fd, uint32_t old_path, uint32_t old_path_len,
-                                  uint32_t new_fd, uint32_t new_path, uint32_t new_path_len);
+uint32_t WASI_IMPORT(path_rename)(wasi_ctx *ctx, uint32_t fd, uint32_t old_path, uint32_t old_path_len, uint32_t new_fd,
+                                  uint32_t new_path, uint32_t new_path_len);
 uint32_t WASI_IMPORT(path_symlink)(wasi_ctx *ctx, uint32_t old_path, uint32_t old_path_len, uint32_t fd,
                                    uint32_t new_path, uint32_t new_path_len);
 uint32_t WASI_IMPORT(path_unlink_file)(wasi_ctx *ctx, uint32_t fd, uint32_t path, uint32_t path_len);

@@ -234,7 +234,7 @@ uint32_t WASI_IMPORT(path_filestat_set_times)(wasi_ctx *ctx, uint32_t fd, uint32
 		return e;
 	if (!(flags & WASI_LOOKUP_SYMLINK_FOLLOW) && !has_trailing_slash(a.base))
 		return utimensat(a.parent, a.base, ts, AT_SYMLINK_NOFOLLOW) < 0 ? wasi_errno_from(errno)
-		                                                                   : WASI_ESUCCESS;
+		                                                                : WASI_ESUCCESS;
 	e = wasi_open_beneath(d->host, a.path, O_PATH, 0, &target);
 	if (e)
 		return e;
@@ -265,7 +265,7 @@ uint32_t WASI_IMPORT(path_link)(wasi_ctx *ctx, uint32_t old_fd, uint32_t old_fla
 		if (e)
 			return e;
 		return linkat(from.parent, from.base, to.parent, to.base, 0) < 0 ? wasi_errno_from(errno)
-		                                                                    : WASI_ESUCCESS;
+		                                                                 : WASI_ESUCCESS;
 	}
 	e = open_path_follow(ctx, od->host, old_path, old_path_len, O_PATH, &target);
 	if (e)
@@ -277,7 +277,7 @@ uint32_t WASI_IMPORT(path_link)(wasi_ctx *ctx, uint32_t old_fd, uint32_t old_fla
 		return wasi_errno_from(errno);
 	proc_fd_path(target, proc, sizeof(proc));
 	return linkat(AT_FDCWD, proc, to.parent, to.base, AT_SYMLINK_FOLLOW) < 0 ? wasi_errno_from(errno)
-	                                                                          : WASI_ESUCCESS;
+	                                                                         : WASI_ESUCCESS;
 }
 
 uint32_t WASI_IMPORT(path_readlink)(wasi_ctx *ctx, uint32_t fd, uint32_t path, uint32_t path_len, uint32_t buf,
@@ -315,8 +315,8 @@ uint32_t WASI_IMPORT(path_readlink)(wasi_ctx *ctx, uint32_t fd, uint32_t path, u
 	return WASI_ESUCCESS;
 }
 
-uint32_t WASI_IMPORT(path_rename)(wasi_ctx *ctx, uint32_t fd, uint32_t old_path, uint32_t old_path_len,
-                                  uint32_t new_fd, uint32_t new_path, uint32_t new_path_len) {
+uint32_t WASI_IMPORT(path_rename)(wasi_ctx *ctx, uint32_t fd, uint32_t old_path, uint32_t old_path_len, uint32_t new_fd,
+                                  uint32_t new_path, uint32_t new_path_len) {
 	_cleanup_(at_path_release) struct at_path from = { .parent = -1 }, to = { .parent = -1 };
 	struct wasi_fd *od, *nd;
 	uint32_t e = dir_lookup(ctx, fd, WASI_RIGHT_PATH_RENAME_SOURCE, &od);

@@ -31,12 +31,12 @@ static uint64_t add_sat(uint64_t a, uint64_t b) {
 struct sub {
 	uint64_t userdata;
 	uint8_t type;
-	uint16_t error;     /* decided without waiting: bad fd, bad clock */
-	bool ready;         /* the event is due now */
-	uint64_t nbytes;    /* fd events */
-	uint16_t flags;     /* fd events: hangup */
-	uint64_t deadline;  /* clock events, CLOCK_MONOTONIC ns */
-	int pollidx;        /* fd events waited on: index into the pollfds, or -1 */
+	uint16_t error;    /* decided without waiting: bad fd, bad clock */
+	bool ready;        /* the event is due now */
+	uint64_t nbytes;   /* fd events */
+	uint16_t flags;    /* fd events: hangup */
+	uint64_t deadline; /* clock events, CLOCK_MONOTONIC ns */
+	int pollidx;       /* fd events waited on: index into the pollfds, or -1 */
 };
 
 /* A clock subscription as a monotonic deadline. */
@@ -231,7 +231,8 @@ uint32_t WASI_IMPORT(sock_accept)(wasi_ctx *ctx, uint32_t fd, uint32_t flags, ui
 	if (!pret)
 		return WASI_EFAULT;
 	do
-		host = accept4(f->host, NULL, NULL, SOCK_CLOEXEC | ((flags & WASI_FDFLAG_NONBLOCK) ? SOCK_NONBLOCK : 0));
+		host = accept4(f->host, NULL, NULL,
+		               SOCK_CLOEXEC | ((flags & WASI_FDFLAG_NONBLOCK) ? SOCK_NONBLOCK : 0));
 	while (host < 0 && errno == EINTR);
 	if (host < 0)
 		return wasi_errno_from(errno);

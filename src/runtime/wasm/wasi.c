@@ -210,8 +210,8 @@ uint32_t wasi_fd_lookup(wasi_ctx *ctx, uint32_t fd, uint64_t need, struct wasi_f
 	return WASI_ESUCCESS;
 }
 
-uint32_t wasi_fd_insert(wasi_ctx *ctx, int host, uint8_t filetype, uint16_t fdflags, uint64_t base,
-                        uint64_t inheriting, uint32_t *ret_fd) {
+uint32_t wasi_fd_insert(wasi_ctx *ctx, int host, uint8_t filetype, uint16_t fdflags, uint64_t base, uint64_t inheriting,
+                        uint32_t *ret_fd) {
 	uint32_t fd;
 
 	for (fd = 0; fd < ctx->n_fds; fd++)
@@ -318,8 +318,8 @@ static struct timespec ns_timespec(uint64_t ns) {
 }
 
 uint32_t wasi_fstflags_to_timespec(uint64_t atim, uint64_t mtim, uint32_t fstflags, struct timespec ts[2]) {
-	if (fstflags & ~(uint32_t)(WASI_FSTFLAG_ATIM | WASI_FSTFLAG_ATIM_NOW | WASI_FSTFLAG_MTIM |
-	                           WASI_FSTFLAG_MTIM_NOW))
+	if (fstflags &
+	    ~(uint32_t)(WASI_FSTFLAG_ATIM | WASI_FSTFLAG_ATIM_NOW | WASI_FSTFLAG_MTIM | WASI_FSTFLAG_MTIM_NOW))
 		return WASI_EINVAL;
 	if ((fstflags & WASI_FSTFLAG_ATIM) && (fstflags & WASI_FSTFLAG_ATIM_NOW))
 		return WASI_EINVAL;
@@ -372,8 +372,8 @@ static int strv_measure(char *const *l, const char *what, uint32_t *ret_n, uint3
 	size_t n = strv_length(l), bytes = 0;
 
 	if (n > WASI_MAX_ARGS)
-		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, E2BIG, "too many %s for the module (%zu, at most %d)",
-		                     what, n, WASI_MAX_ARGS);
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, E2BIG,
+		                     "too many %s for the module (%zu, at most %d)", what, n, WASI_MAX_ARGS);
 	for (size_t i = 0; i < n; i++) {
 		bytes += strlen(l[i]) + 1;
 		if (bytes > WASI_MAX_ARGS_BYTES)
@@ -399,7 +399,8 @@ static int stdio_setup(wasi_ctx *ctx, uint32_t i, int host, struct za_error **re
 	if (host < 0) {
 		host = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
 		if (host < 0)
-			return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "open '/dev/null' for guest fd %u: %m", i);
+			return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "open '/dev/null' for guest fd %u: %m",
+			                     i);
 	}
 	f->host = host;
 	if (fstat(host, &st) < 0)
@@ -548,8 +549,8 @@ uint32_t WASI_IMPORT(environ_sizes_get)(wasi_ctx *ctx, uint32_t ret_count, uint3
 	return strv_sizes_get(ctx, ctx->n_environ, ctx->environ_bytes, ret_count, ret_buf_size);
 }
 
-uint32_t WASI_IMPORT(environ_get)(wasi_ctx *ctx, uint32_t environ, uint32_t environ_buf) {
-	return strv_get(ctx, ctx->environ, ctx->n_environ, ctx->environ_bytes, environ, environ_buf);
+uint32_t WASI_IMPORT(environ_get)(wasi_ctx *ctx, uint32_t env, uint32_t env_buf) {
+	return strv_get(ctx, ctx->environ, ctx->n_environ, ctx->environ_bytes, env, env_buf);
 }
 
 /* ---- clocks, random, process ---- */
@@ -646,7 +647,8 @@ uint32_t WASI_IMPORT(sched_yield)(wasi_ctx *ctx) {
 
 /* ---- the import table ---- */
 
-#define SYM(name) { "Z_wasi_snapshot_preview1Z_" #name, (void *)WASI_IMPORT(name) }
+#define SYM(name) \
+	{ "Z_wasi_snapshot_preview1Z_" #name, (void *)WASI_IMPORT(name) }
 
 const struct wasi_symbol wasi_symbols[] = {
 	SYM(args_get),

@@ -5,8 +5,9 @@
  * guest's file descriptor table (stdio + preopens + what the guest opens),
  * args and environ; it reads and writes the guest's linear memory with every
  * access bounds-checked (out of range -> errno FAULT, never a host fault).
- * Path resolution never leaves a preopen: `..` above it, absolute symlinks
- * and escapes give ENOTCAPABLE/EPERM as WASI runtimes do, loops ELOOP. */
+ * Path resolution never leaves a preopen: `..` above it, absolute paths and
+ * symlinks out give EPERM (as wasmtime, as wasi-testsuite expects), loops
+ * ELOOP. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,7 +27,7 @@ struct wasi_config {
 	char *const *environ; /* "K=V" strings */
 	const struct wasi_preopen *preopens;
 	size_t n_preopens;
-	int stdio[3]; /* host fds for guest fds 0, 1, 2 (borrowed, not closed) */
+	int stdio[3]; /* host fds for guest fds 0, 1, 2 (borrowed, not closed; -1: /dev/null) */
 	/* Called by proc_exit; must not return (the runner longjmps or exits). */
 	void (*exit_fn)(void *userdata, uint32_t code);
 	void *exit_userdata;

@@ -35,14 +35,14 @@ enum {
 
 /* Position of each known section id in the required order. */
 static const uint8_t section_rank[] = {
-	[SEC_TYPE] = 1,     [SEC_IMPORT] = 2, [SEC_FUNCTION] = 3, [SEC_TABLE] = 4,     [SEC_MEMORY] = 5,
-	[SEC_TAG] = 6,      [SEC_GLOBAL] = 7, [SEC_EXPORT] = 8,   [SEC_START] = 9,     [SEC_ELEMENT] = 10,
-	[SEC_DATACOUNT] = 11, [SEC_CODE] = 12, [SEC_DATA] = 13,
+	[SEC_TYPE] = 1,       [SEC_IMPORT] = 2, [SEC_FUNCTION] = 3, [SEC_TABLE] = 4, [SEC_MEMORY] = 5,
+	[SEC_TAG] = 6,        [SEC_GLOBAL] = 7, [SEC_EXPORT] = 8,   [SEC_START] = 9, [SEC_ELEMENT] = 10,
+	[SEC_DATACOUNT] = 11, [SEC_CODE] = 12,  [SEC_DATA] = 13,
 };
 
 static const char *const section_names[] = {
-	"custom", "type", "import", "function", "table", "memory", "global",
-	"export", "start", "element", "code", "data", "datacount", "tag",
+	"custom", "type",  "import",  "function", "table", "memory",    "global",
+	"export", "start", "element", "code",     "data",  "datacount", "tag",
 };
 
 static const struct {
@@ -110,7 +110,7 @@ struct cursor {
 
 struct parse {
 	struct wasm_module_info info;
-	char **types;      /* n_types signatures, "params:results" */
+	char **types;         /* n_types signatures, "params:results" */
 	uint32_t *func_types; /* type index of every function, imports first */
 	uint32_t n_func_types, n_imported_funcs;
 	uint32_t n_memories, n_code;
@@ -164,7 +164,7 @@ static int read_u32(struct cursor *c, uint32_t *ret, struct za_error **reterr) {
 
 /* A vector count, with each element taking at least min_size bytes. */
 static int read_count(struct cursor *c, const char *what, size_t min_size, uint32_t *ret, struct za_error **reterr) {
-	uint32_t n;
+	uint32_t n = 0;
 	int r = read_u32(c, &n, reterr);
 
 	if (r < 0)
@@ -172,13 +172,6 @@ static int read_count(struct cursor *c, const char *what, size_t min_size, uint3
 	if ((uint64_t)n * min_size > left(c))
 		return fail(c, reterr, "%s count exceeds section size", what);
 	*ret = n;
-	return 0;
-}
-
-static int skip(struct cursor *c, size_t n, struct za_error **reterr) {
-	if (n > left(c))
-		return fail(c, reterr, "unexpected end");
-	c->p += n;
 	return 0;
 }
 
@@ -198,7 +191,7 @@ static char *quote_name(const uint8_t *s, size_t n) {
 }
 
 static int read_name(struct cursor *c, const uint8_t **ret, uint32_t *ret_len, struct za_error **reterr) {
-	uint32_t n;
+	uint32_t n = 0;
 	int r = read_u32(c, &n, reterr);
 
 	if (r < 0)
@@ -216,7 +209,7 @@ static bool name_is(const uint8_t *s, uint32_t n, const char *want) {
 }
 
 static int read_valtype(struct cursor *c, char *ret, struct za_error **reterr) {
-	uint8_t t;
+	uint8_t t = 0;
 	int r = read_u8(c, &t, reterr);
 
 	if (r < 0)
@@ -249,7 +242,7 @@ static int read_valtype(struct cursor *c, char *ret, struct za_error **reterr) {
 
 static int read_limits(struct cursor *c, bool memory, uint32_t *ret_min, uint32_t *ret_max, bool *ret_has_max,
                        struct za_error **reterr) {
-	uint8_t flags;
+	uint8_t flags = 0;
 	uint32_t min, max = 0;
 	int r = read_u8(c, &flags, reterr);
 
@@ -277,7 +270,7 @@ static int read_limits(struct cursor *c, bool memory, uint32_t *ret_min, uint32_
 }
 
 static int parse_types(struct cursor *c, struct parse *ps, struct za_error **reterr) {
-	uint32_t n;
+	uint32_t n = 0;
 	int r = read_count(c, "type", 3, &n, reterr);
 
 	if (r < 0)
@@ -286,9 +279,9 @@ static int parse_types(struct cursor *c, struct parse *ps, struct za_error **ret
 	ps->info.n_types = n;
 	for (uint32_t i = 0; i < n; i++) {
 		_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-		uint32_t np, nr;
-		uint8_t form;
-		char t;
+		uint32_t np = 0, nr = 0;
+		uint8_t form = 0;
+		char t = 0;
 
 		if ((r = read_u8(c, &form, reterr)) < 0)
 			return r;
@@ -349,8 +342,8 @@ static int parse_import(struct cursor *c, struct parse *ps, size_t *alloc, struc
 	static const char *const kinds[] = { "function", "table", "memory", "global", "tag" };
 	_cleanup_free_ char *qm = NULL, *qn = NULL;
 	const uint8_t *mod, *name;
-	uint32_t mlen, nlen, idx;
-	uint8_t kind;
+	uint32_t mlen = 0, nlen = 0, idx = 0;
+	uint8_t kind = 0;
 	int r;
 
 	if ((r = read_name(c, &mod, &mlen, reterr)) < 0 || (r = read_name(c, &name, &nlen, reterr)) < 0 ||
@@ -391,7 +384,7 @@ static int parse_import(struct cursor *c, struct parse *ps, size_t *alloc, struc
 }
 
 static int parse_imports(struct cursor *c, struct parse *ps, size_t *alloc, struct za_error **reterr) {
-	uint32_t n;
+	uint32_t n = 0;
 	int r = read_count(c, "import", 4, &n, reterr);
 
 	for (uint32_t i = 0; r >= 0 && i < n; i++)
@@ -400,7 +393,7 @@ static int parse_imports(struct cursor *c, struct parse *ps, size_t *alloc, stru
 }
 
 static int parse_functions(struct cursor *c, struct parse *ps, size_t *alloc, struct za_error **reterr) {
-	uint32_t n, idx;
+	uint32_t n = 0, idx = 0;
 	int r = read_count(c, "function", 1, &n, reterr);
 
 	if (r < 0)
@@ -418,7 +411,7 @@ static int parse_functions(struct cursor *c, struct parse *ps, size_t *alloc, st
 }
 
 static int parse_memories(struct cursor *c, struct parse *ps, struct za_error **reterr) {
-	uint32_t n;
+	uint32_t n = 0;
 	int r = read_count(c, "memory", 2, &n, reterr);
 
 	if (r < 0)
@@ -433,9 +426,9 @@ static int parse_memories(struct cursor *c, struct parse *ps, struct za_error **
 }
 
 static int parse_tables(struct cursor *c, struct za_error **reterr) {
-	uint32_t n, lo, hi;
+	uint32_t n = 0, lo, hi;
 	bool has_max;
-	char t;
+	char t = 0;
 	int r = read_count(c, "table", 3, &n, reterr);
 
 	for (uint32_t i = 0; r >= 0 && i < n; i++) {
@@ -449,9 +442,9 @@ static int parse_tables(struct cursor *c, struct za_error **reterr) {
 }
 
 static int parse_exports(struct cursor *c, struct parse *ps, struct za_error **reterr) {
-	uint32_t n, idx, nlen;
+	uint32_t n = 0, idx = 0, nlen = 0;
 	const uint8_t *name;
-	uint8_t kind;
+	uint8_t kind = 0;
 	int r = read_count(c, "export", 3, &n, reterr);
 
 	for (uint32_t i = 0; r >= 0 && i < n; i++) {
@@ -487,10 +480,8 @@ static int parse_custom(struct cursor *c, struct za_error **reterr) {
 }
 
 static int parse_code(struct cursor *c, struct parse *ps, struct za_error **reterr) {
-	int r = read_count(c, "code", 1, &ps->n_code, reterr);
-
-	ps->info.code_bytes = (size_t)(c->end - c->p);
-	return r;
+	ps->info.code_bytes = left(c);
+	return read_count(c, "code", 1, &ps->n_code, reterr);
 }
 
 static bool fully_parsed(uint8_t id) {
@@ -541,13 +532,15 @@ static int check_module(struct parse *ps, struct za_error **reterr) {
 		return fail(NULL, reterr, "function and code section have inconsistent lengths (%u and %u)",
 		            ps->info.n_funcs, ps->n_code);
 	if (ps->n_memories == 0)
-		return fail(NULL, reterr, "the module has no memory (a WASI command defines one and exports it "
-		                          "as 'memory')");
+		return fail(NULL, reterr,
+		            "the module has no memory (a WASI command defines one and exports it "
+		            "as 'memory')");
 	if (!ps->memory_export)
 		return fail(NULL, reterr, "the module does not export its memory as 'memory'");
 	if (!ps->start_export)
-		return fail(NULL, reterr, "no '_start' export (only WASI commands are supported, not reactors or "
-		                          "libraries)");
+		return fail(NULL, reterr,
+		            "no '_start' export (only WASI commands are supported, not reactors or "
+		            "libraries)");
 	return 0;
 }
 
@@ -568,7 +561,7 @@ int wasm_module_inspect(const void *buf, size_t len, struct wasm_module_info *re
 	while (r >= 0 && top.p < top.end) {
 		struct cursor c = top;
 		uint8_t id = *top.p++;
-		uint32_t size;
+		uint32_t size = 0;
 
 		c.section = id;
 		if (id >= ELEMENTSOF(section_names)) {

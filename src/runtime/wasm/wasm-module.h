@@ -19,7 +19,7 @@
 
 struct wasm_module_info {
 	uint32_t n_types;
-	uint32_t n_funcs; /* defined (not imported) functions */
+	uint32_t n_funcs;    /* defined (not imported) functions */
 	char **wasi_imports; /* the preview 1 functions it imports, by name */
 	size_t n_wasi_imports;
 	uint32_t mem_min_pages, mem_max_pages; /* max: WASM_MAX_PAGES when unset */
