@@ -259,12 +259,20 @@ static int session_pump(struct logs_session *s) {
 		}
 		if (!s->follow || last_read || session_stopped(s))
 			break;
-		pause = MIN(MAX((monotonic_ms() - t0) * 4, (uint64_t)containers_backoff(&backoff, CONTAINERS_POLL_MS)),
-		            (uint64_t)LOG_POLL_MAX_MS);
-		if (!containers_sleep(s->cs, (unsigned)pause, &s->closed))
-			break;
+		/* Stopped already (its exit's wake-up may have come before we
+		 * slept): no pause before the last read. */
 		if (rt->ops->state(rt, s->id, &st, NULL) < 0)
 			break;
+		if (containers_state_active(st.state)) {
+			container_status_release(&st);
+			pause = MIN(MAX((monotonic_ms() - t0) * 4,
+			                (uint64_t)containers_backoff(&backoff, CONTAINERS_POLL_MS)),
+			            (uint64_t)LOG_POLL_MAX_MS);
+			if (!containers_sleep(s->cs, (unsigned)pause, &s->closed))
+				break;
+			if (rt->ops->state(rt, s->id, &st, NULL) < 0)
+				break;
+		}
 		/* Stopped: one more read drains what it wrote last. */
 		last_read = !containers_state_active(st.state);
 		if (last_read)

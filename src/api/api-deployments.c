@@ -8,6 +8,7 @@
  * Also the glue the manager needs: images made present per pull_policy,
  * results posted to the loop, restore of stored deployments at start. */
 #include "api/daemon.h"
+#include "api/api-jobs.h"
 #include "api/images.h"
 #include "api/server.h"
 #include "basic/alloc.h"
@@ -290,6 +291,7 @@ int api_deployments_register(struct daemon *d, struct za_error **reterr) {
 		.rt = d->runtime,
 		.store = d->store,
 		.secrets = d->secrets,
+		.root_dir = d->config->root_dir,
 		.supervisor = { .crashloop_window_nsec = d->config->crashloop_window_nsec,
 		                .crashloop_restarts = d->config->crashloop_restarts,
 		                .crashloop_delay_nsec = d->config->crashloop_delay_nsec },
@@ -310,6 +312,7 @@ int api_deployments_register(struct daemon *d, struct za_error **reterr) {
 	api_server_add_route(d->api, "DELETE", "/v1/deployments", handle_remove, ds);
 	api_server_add_route(d->api, "POST", "/v1/deployments/scale", handle_scale, ds);
 	api_server_add_route(d->api, "GET", "/v1/events", handle_events, ds);
+	api_jobs_register(d->api, manager_jobs(ds->m));
 	if (sd_event_add_defer(d->event, NULL, on_first_iteration, ds) < 0)
 		log_warning("cannot schedule the restore of stored deployments");
 	return 0;

@@ -488,7 +488,7 @@ int api_server_new(sd_event *event, int listen_fd, struct api_server **ret, stru
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "HTTP server has no epoll descriptor");
 	r = sd_event_add_io(event, &s->io_source, info->epoll_fd, EPOLLIN, on_mhd_io, s);
 	if (r >= 0)
-		r = sd_event_add_time(event, &s->timer_source, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_mhd_timer, s);
+		r = sd_event_add_time(event, &s->timer_source, CLOCK_MONOTONIC, UINT64_MAX, 1, on_mhd_timer, s);
 	if (r >= 0)
 		r = sd_event_source_set_prepare(s->io_source, on_mhd_prepare);
 	if (r < 0)

@@ -50,6 +50,9 @@ extern const struct cli_verb cli_verb_scale;
 extern const struct cli_verb cli_verb_events;
 /* Secrets (cli-secrets.c). */
 extern const struct cli_verb cli_verb_secret;
+/* Jobs and crons (cli-jobs.c). */
+extern const struct cli_verb cli_verb_job;
+extern const struct cli_verb cli_verb_cron;
 
 /* True when argv has -h/--help before "--". */
 int cli_wants_help(int argc, char *argv[]);

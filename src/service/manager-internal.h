@@ -64,7 +64,7 @@ struct service {
 	bool rolling;                /* a rollout replaces its replicas */
 	bool removed;                /* gone from the spec: replicas being stopped */
 	bool timed_out;              /* failed on a dependency timeout */
-	bool rollout_failed; /* the last rollout stopped; the old replicas serve */
+	bool rollout_failed;         /* the last rollout stopped; the old replicas serve */
 	unsigned generation;         /* bumped by an update that replaces replicas */
 };
 
@@ -96,6 +96,7 @@ struct manager {
 	pthread_cond_t idle;
 	bool shutting_down;
 	sd_event_source *changed_source;
+	struct jobs *jobs; /* jobs and crons (service/jobs.h) */
 };
 
 /* manager.c */
@@ -104,6 +105,8 @@ struct replica *manager_find_replica(struct manager *m, const char *id);
 /* Something changed (a replica's state or health): gates, ops, rollouts. */
 void manager_changed(struct deployment *d);
 void service_fail(struct service *s, const char *fmt, ...) _printf_(2, 3);
+/* manager_changed() by name; nothing when the deployment is gone (jobs). */
+void manager_deployment_changed(struct manager *m, const char *deployment);
 
 /* manager-replica.c */
 struct replica *replica_new(struct service *s, unsigned n);

@@ -10,6 +10,7 @@
 #include "basic/log.h"
 #include "basic/parse.h"
 #include "runtime/container.h"
+#include "service/jobs.h"
 #include "service/manager-internal.h"
 #include "service/service-env.h"
 #include "basic/banned.h"
@@ -669,8 +670,10 @@ void replica_adopt(struct replica *r, pid_t pid, const char *ip) {
 void manager_on_exit_loop(struct manager *m, const char *id, const struct wait_outcome *w) {
 	struct replica *r = manager_find_replica(m, id);
 
-	if (!r)
+	if (!r) {
+		(void)jobs_on_exit(m->jobs, id, w); /* jobs: a job execution's, or nobody's */
 		return;
+	}
 	r->last_exit = *w;
 	r->has_exit = true;
 	replica_event(r, REPLICA_EV_EXITED);

@@ -13,6 +13,7 @@
 #include "basic/log.h"
 #include "basic/parse.h"
 #include "runtime/container.h"
+#include "service/jobs.h"
 #include "service/manager-internal.h"
 #include "store/store-deployments.h"
 #include "basic/banned.h"
@@ -512,6 +513,8 @@ static void evaluate(struct deployment *d) {
 			if (s->n_replicas > 0 && dependents_gone(d, s))
 				scale_to(s, false);
 		}
+		if (jobs_drain(d->m->jobs, d->name) > 0) /* jobs: its executions are cancelled first */
+			empty = false;
 		if (empty)
 			deployment_forget(d);
 		return;
@@ -603,6 +606,14 @@ void manager_changed(struct deployment *d) {
 		log_warning("cannot schedule the service manager's re-evaluation");
 }
 
+/* jobs: a removal may be waiting for a job execution to end */
+void manager_deployment_changed(struct manager *m, const char *deployment) {
+	struct deployment *d = find_deployment(m, deployment);
+
+	if (d)
+		manager_changed(d);
+}
+
 /* --- status --------------------------------------------------------------------------- */
 
 static json_t *deployment_status(struct deployment *d) {
@@ -640,6 +651,10 @@ json_t *manager_status(struct manager *m, const char *deployment) {
 
 struct event_bus *manager_events(struct manager *m) {
 	return m->events;
+}
+
+struct jobs *manager_jobs(struct manager *m) {
+	return m->jobs;
 }
 
 /* --- operations ------------------------------------------------------------------------ */
@@ -690,6 +705,7 @@ static void deployment_forget(struct deployment *d) {
 
 	if (store_deployment_remove(m->o.store, d->name, &err) < 0)
 		log_warning("cannot forget deployment %s: %s", d->name, err->message);
+	jobs_forget(m->jobs, d->name); /* jobs: its jobs, their records and logs */
 	for (size_t i = 0; i < m->n_deps; i++)
 		if (m->deps[i] == d) {
 			memmove(m->deps + i, m->deps + i + 1, (m->n_deps - i - 1) * sizeof(d));
@@ -804,6 +820,7 @@ static int deploy_spec(struct manager *m, struct spec_deployment *spec, const ch
 		d->file = xstrdup(file);
 		deployment_update(d, spec);
 	}
+	jobs_sync(m->jobs, d->name, d->spec); /* jobs: register its jobs and crons */
 	d->op = op_new(OP_DEPLOY, done, userdata);
 	d->restoring = adopt;
 	event_emit(m->events, adopt ? "DeploymentRestored" : "Deploying", d->name, NULL, NULL, "%zu services",
@@ -951,6 +968,7 @@ int manager_new(const struct manager_options *o, struct manager **ret, struct za
 	m->events = event_bus_new(EVENTS_KEEP);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->idle, NULL);
+	(void)jobs_new(m, o->root_dir, &m->jobs); /* jobs */
 	if (runtime_exit_handler_add(o->rt, on_exit_thread, m) < 0) {
 		manager_free(m);
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, ENOSPC, "cannot watch container exits");
@@ -976,6 +994,12 @@ int manager_restore(struct manager *m, struct za_error **reterr) {
 			log_error("cannot restore deployment %s: %s", rows[i].name, err ? err->message : "error");
 	}
 	store_deployments_free(rows, n);
+	/* jobs: their executions, once their deployments are back */
+	{
+		_cleanup_za_error_ struct za_error *err = NULL;
+		if (jobs_restore(m->jobs, &err) < 0)
+			log_error("cannot restore job executions: %s", err->message);
+	}
 	return 0;
 }
 
@@ -985,6 +1009,7 @@ void manager_shutdown(struct manager *m) {
 	if (!m)
 		return;
 	m->shutting_down = true;
+	jobs_shutdown(m->jobs); /* jobs: timers off, nothing new starts */
 	runtime_exit_handler_remove(m->o.rt, on_exit_thread, m);
 	m->changed_source = sd_event_source_disable_unref(m->changed_source);
 	for (size_t i = 0; i < m->n_deps; i++)
@@ -1013,6 +1038,7 @@ struct manager *manager_free(struct manager *m) {
 	if (!m)
 		return NULL;
 	runtime_exit_handler_remove(m->o.rt, on_exit_thread, m);
+	m->jobs = jobs_free(m->jobs); /* jobs */
 	for (size_t i = 0; i < m->n_deps; i++) {
 		struct deployment *d = m->deps[i];
 		if (d->op) {

@@ -39,6 +39,7 @@ struct manager_options {
 	struct runtime *rt;
 	struct store *store;
 	struct secrets *secrets; /* may be NULL: $S: references then fail */
+	const char *root_dir;    /* the agent's: jobs keep their logs under ROOT/jobs */
 	struct supervisor_settings supervisor;
 	struct manager_ops ops;
 };
@@ -74,3 +75,5 @@ int manager_scale(struct manager *m, const char *deployment, const char *service
 json_t *manager_status(struct manager *m, const char *deployment);
 
 struct event_bus *manager_events(struct manager *m);
+/* The deployments' jobs and crons (service/jobs.h). */
+struct jobs *manager_jobs(struct manager *m);

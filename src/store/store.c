@@ -64,6 +64,22 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL," /* unix ns */
 	"  updated_at INTEGER NOT NULL"
 	") STRICT;",
+	/* 3: executions of jobs and crons (the last few per job) */
+	"CREATE TABLE job_executions ("
+	"  id TEXT PRIMARY KEY," /* {job}-run-{n} */
+	"  job TEXT NOT NULL,"
+	"  deployment TEXT NOT NULL,"
+	"  n INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  trigger TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  exit_code INTEGER," /* NULL: none */
+	"  reason TEXT,"
+	"  created_at INTEGER NOT NULL," /* unix ns; 0: not yet */
+	"  started_at INTEGER NOT NULL,"
+	"  finished_at INTEGER NOT NULL"
+	") STRICT;"
+	"CREATE INDEX job_executions_job ON job_executions(job, n);",
 };
 
 unsigned store_schema_version(void) {

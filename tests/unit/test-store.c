@@ -81,7 +81,7 @@ static void test_schema_version(void **state) {
 	_cleanup_free_ char *path = xasprintf("%s/metadata.db", f->dir);
 	struct stat stbuf;
 
-	assert_int_equal(store_schema_version(), 2);
+	assert_int_equal(store_schema_version(), 3);
 	assert_string_equal(store_path(f->s), path);
 	assert_int_equal(stat(path, &stbuf), 0);
 	assert_int_equal(stbuf.st_mode & 0777, 0600);
@@ -89,7 +89,7 @@ static void test_schema_version(void **state) {
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	assert_int_equal(sqlite3_column_int(st, 0), 3);
 	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -358,7 +358,7 @@ static void test_refuses_newer_schema(void **state) {
 	assert_true(store_open(f->dir, &s, &err) < 0);
 	assert_null(s);
 	assert_int_equal(err->kind, ZA_ERROR_CONFIGURATION);
-	assert_non_null(strstr(err->message, "schema version 99, newer than the 2 this zlayer-agent supports"));
+	assert_non_null(strstr(err->message, "schema version 99, newer than the 3 this zlayer-agent supports"));
 	assert_non_null(strstr(err->message, path));
 }
 

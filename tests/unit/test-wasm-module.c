@@ -189,7 +189,9 @@ static void test_valid_with_max_and_customs(void **state) {
 
 static void test_bad_magic(void **state) {
 	expect_error("", 0, "invalid wasm: not a WebAssembly module (bad magic)");
-	expect_error("\x7f" "ELF\2\1\1\0", 8, "invalid wasm: not a WebAssembly module (bad magic)");
+	expect_error("\x7f"
+	             "ELF\2\1\1\0",
+	             8, "invalid wasm: not a WebAssembly module (bad magic)");
 	expect_error("\0as", 3, "invalid wasm: not a WebAssembly module (bad magic)");
 }
 

@@ -162,9 +162,8 @@ static int apply_v2(const char *dir, const struct wasm_resources *res) {
 		if (r < 0)
 			return r;
 	}
-	if (res->cpu_shares > 0 &&
-	    (r = write_value(dir, "cpu.weight", "%" PRIu64,
-	                     1 + ((MAX(res->cpu_shares, (uint64_t)2) - 2) * 9999) / 262142)) < 0)
+	if (res->cpu_shares > 0 && (r = write_value(dir, "cpu.weight", "%" PRIu64,
+	                                            1 + ((MAX(res->cpu_shares, (uint64_t)2) - 2) * 9999) / 262142)) < 0)
 		return r;
 	if (res->pids_limit > 0 && (r = write_value(dir, "pids.max", "%" PRId64, res->pids_limit)) < 0)
 		return r;
@@ -277,7 +276,8 @@ int wasm_cgroup_stats(const struct wasm_cgroup *cg, struct wasm_cgroup_stats *re
 		if (r >= 0 && cg->dirs[WASM_CGROUP_MEMORY]) {
 			r = read_u64(cg->dirs[WASM_CGROUP_MEMORY], "memory.usage_in_bytes", NULL, &s.memory);
 			if (r >= 0)
-				r = read_u64(cg->dirs[WASM_CGROUP_MEMORY], "memory.limit_in_bytes", NULL, &s.memory_limit);
+				r = read_u64(cg->dirs[WASM_CGROUP_MEMORY], "memory.limit_in_bytes", NULL,
+				             &s.memory_limit);
 		}
 		if (r >= 0 && cg->dirs[WASM_CGROUP_PIDS]) {
 			r = read_u64(cg->dirs[WASM_CGROUP_PIDS], "pids.current", NULL, &s.pids);
@@ -321,8 +321,7 @@ int wasm_cgroup_remove(const struct wasm_cgroup *cg) {
 }
 
 void wasm_cgroup_release(struct wasm_cgroup *cg) {
-	for (int c = 0; c < _WASM_CGROUP_MAX; c++)
-	{
+	for (int c = 0; c < _WASM_CGROUP_MAX; c++) {
 		free(cg->dirs[c]);
 		cg->dirs[c] = NULL;
 	}

@@ -62,31 +62,30 @@ const char wasm_tcc_prelude[] =
  * macros of the same names take over the calls that follow. */
 static const char loadstore_marker[] = "DEFINE_STORE(i64_store32, u32, u64)\n";
 
-static const char loadstore_macros[] =
-        "#define ZW_P(t, m, a) ((t *)&(m)->data[a])\n"
-        "#define i32_load(m, a) (*ZW_P(u32, m, a))\n"
-        "#define i64_load(m, a) (*ZW_P(u64, m, a))\n"
-        "#define f32_load(m, a) (*ZW_P(f32, m, a))\n"
-        "#define f64_load(m, a) (*ZW_P(f64, m, a))\n"
-        "#define i32_load8_s(m, a) ((u32)(s32)*ZW_P(s8, m, a))\n"
-        "#define i64_load8_s(m, a) ((u64)(s64)*ZW_P(s8, m, a))\n"
-        "#define i32_load8_u(m, a) ((u32)*ZW_P(u8, m, a))\n"
-        "#define i64_load8_u(m, a) ((u64)*ZW_P(u8, m, a))\n"
-        "#define i32_load16_s(m, a) ((u32)(s32)*ZW_P(s16, m, a))\n"
-        "#define i64_load16_s(m, a) ((u64)(s64)*ZW_P(s16, m, a))\n"
-        "#define i32_load16_u(m, a) ((u32)*ZW_P(u16, m, a))\n"
-        "#define i64_load16_u(m, a) ((u64)*ZW_P(u16, m, a))\n"
-        "#define i64_load32_s(m, a) ((u64)(s64)*ZW_P(s32, m, a))\n"
-        "#define i64_load32_u(m, a) ((u64)*ZW_P(u32, m, a))\n"
-        "#define i32_store(m, a, v) ((void)(*ZW_P(u32, m, a) = (u32)(v)))\n"
-        "#define i64_store(m, a, v) ((void)(*ZW_P(u64, m, a) = (u64)(v)))\n"
-        "#define f32_store(m, a, v) ((void)(*ZW_P(f32, m, a) = (f32)(v)))\n"
-        "#define f64_store(m, a, v) ((void)(*ZW_P(f64, m, a) = (f64)(v)))\n"
-        "#define i32_store8(m, a, v) ((void)(*ZW_P(u8, m, a) = (u8)(v)))\n"
-        "#define i32_store16(m, a, v) ((void)(*ZW_P(u16, m, a) = (u16)(v)))\n"
-        "#define i64_store8(m, a, v) ((void)(*ZW_P(u8, m, a) = (u8)(v)))\n"
-        "#define i64_store16(m, a, v) ((void)(*ZW_P(u16, m, a) = (u16)(v)))\n"
-        "#define i64_store32(m, a, v) ((void)(*ZW_P(u32, m, a) = (u32)(v)))\n";
+static const char loadstore_macros[] = "#define ZW_P(t, m, a) ((t *)&(m)->data[a])\n"
+                                       "#define i32_load(m, a) (*ZW_P(u32, m, a))\n"
+                                       "#define i64_load(m, a) (*ZW_P(u64, m, a))\n"
+                                       "#define f32_load(m, a) (*ZW_P(f32, m, a))\n"
+                                       "#define f64_load(m, a) (*ZW_P(f64, m, a))\n"
+                                       "#define i32_load8_s(m, a) ((u32)(s32)*ZW_P(s8, m, a))\n"
+                                       "#define i64_load8_s(m, a) ((u64)(s64)*ZW_P(s8, m, a))\n"
+                                       "#define i32_load8_u(m, a) ((u32)*ZW_P(u8, m, a))\n"
+                                       "#define i64_load8_u(m, a) ((u64)*ZW_P(u8, m, a))\n"
+                                       "#define i32_load16_s(m, a) ((u32)(s32)*ZW_P(s16, m, a))\n"
+                                       "#define i64_load16_s(m, a) ((u64)(s64)*ZW_P(s16, m, a))\n"
+                                       "#define i32_load16_u(m, a) ((u32)*ZW_P(u16, m, a))\n"
+                                       "#define i64_load16_u(m, a) ((u64)*ZW_P(u16, m, a))\n"
+                                       "#define i64_load32_s(m, a) ((u64)(s64)*ZW_P(s32, m, a))\n"
+                                       "#define i64_load32_u(m, a) ((u64)*ZW_P(u32, m, a))\n"
+                                       "#define i32_store(m, a, v) ((void)(*ZW_P(u32, m, a) = (u32)(v)))\n"
+                                       "#define i64_store(m, a, v) ((void)(*ZW_P(u64, m, a) = (u64)(v)))\n"
+                                       "#define f32_store(m, a, v) ((void)(*ZW_P(f32, m, a) = (f32)(v)))\n"
+                                       "#define f64_store(m, a, v) ((void)(*ZW_P(f64, m, a) = (f64)(v)))\n"
+                                       "#define i32_store8(m, a, v) ((void)(*ZW_P(u8, m, a) = (u8)(v)))\n"
+                                       "#define i32_store16(m, a, v) ((void)(*ZW_P(u16, m, a) = (u16)(v)))\n"
+                                       "#define i64_store8(m, a, v) ((void)(*ZW_P(u8, m, a) = (u8)(v)))\n"
+                                       "#define i64_store16(m, a, v) ((void)(*ZW_P(u16, m, a) = (u16)(v)))\n"
+                                       "#define i64_store32(m, a, v) ((void)(*ZW_P(u32, m, a) = (u32)(v)))\n";
 
 char *wasm_trailer(const char *include_c, const char *hex) {
 	return xasprintf("%s%s%s\n"
@@ -115,7 +114,8 @@ static float zw_floatundisf(unsigned long long u) {
 	return (float)u;
 }
 
-#define SYM(n) { #n, (const void *)(n) }
+#define SYM(n) \
+	{ #n, (const void *)(n) }
 static const struct {
 	const char *name;
 	const void *fn;

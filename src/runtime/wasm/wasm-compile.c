@@ -27,10 +27,10 @@
 #include "runtime/wasm/wasm-compile-internal.h"
 #include "basic/banned.h"
 
-#define SUM_MAX       256
-#define TOOL_ERR_MAX  (64u << 10)
-#define C_SOURCE_MAX  (4ull << 30) /* wasm2c output of a 256 MiB module stays below */
-#define WASM2C_FLAGS  "--no-debug-names"
+#define SUM_MAX      256
+#define TOOL_ERR_MAX (64u << 10)
+#define C_SOURCE_MAX (4ull << 30) /* wasm2c output of a 256 MiB module stays below */
+#define WASM2C_FLAGS "--no-debug-names"
 
 static const char *const tier_names[_WASM_TIER_MAX] = {
 	[WASM_TIER_AUTO] = "auto",
@@ -313,8 +313,8 @@ static int load_c(const char *dir, const char *hex, char **ret, size_t *ret_len)
 
 /* mHEX.c/.h present and whole, wasm2c run under the lock when not; with
  * ret_c, the C read into memory. */
-static int ensure_c(const char *dir, const char *hex, const void *wasm, size_t len, struct wasm_timing *t,
-                    char **ret_c, size_t *ret_len, struct za_error **reterr) {
+static int ensure_c(const char *dir, const char *hex, const void *wasm, size_t len, struct wasm_timing *t, char **ret_c,
+                    size_t *ret_len, struct za_error **reterr) {
 	_cleanup_free_ char *lock = cache_path(dir, hex, ".lock"), *c = c_path(dir, hex, ".c");
 	_cleanup_free_ char *h = c_path(dir, hex, ".h"), *sum = c_path(dir, hex, ".c.sum");
 	_cleanup_close_ int lfd = -1;
@@ -362,7 +362,8 @@ int wasm_cache_build_so(const char *dir, const char *hex, bool wait, struct za_e
 		return 0;
 	if (!files_valid(sumc, cpaths))
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, ENOENT,
-		                     "no translated code for module %s in '%s' (run 'zlayer-wasm precompile')", hex, dir);
+		                     "no translated code for module %s in '%s' (run 'zlayer-wasm precompile')", hex,
+		                     dir);
 	if (!mkdtemp(tmp))
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "cannot create a directory in '%s': %m", dir);
 	wrap = xasprintf("%s/wrap.c", tmp);
@@ -373,8 +374,8 @@ int wasm_cache_build_so(const char *dir, const char *hex, bool wait, struct za_e
 		za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot write '%s': %m", wrap);
 		goto out;
 	}
-	char *argv[] = { (char *)cc_path(), "-O2", "-fPIC", "-shared", "-w", "-I", (char *)dir, WASM_RT_CONFIG_CC,
-		         "-o",              out,   wrap,    "-lm",     NULL };
+	char *argv[] = { (char *)cc_path(), "-O2", "-fPIC", "-shared", "-w",  "-I", (char *)dir,
+		         WASM_RT_CONFIG_CC, "-o",  out,     wrap,      "-lm", NULL };
 	r = wasm_run_tool(argv, &status, &errtext);
 	if (r >= 0 && status != 0) {
 		_cleanup_free_ char *msg = wasm_tool_error(errtext);
@@ -419,8 +420,7 @@ int wasm_cache_build(const char *dir, const void *wasm, size_t len, char **ret_p
 
 	r = cache_dir_usable(dir);
 	if (r < 0)
-		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r, "cannot use the cache directory '%s': %m",
-		                     dir);
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r, "cannot use the cache directory '%s': %m", dir);
 	wasm_digest_hex(wasm, len, hex);
 	r = ensure_c(dir, hex, wasm, len, &t, NULL, NULL, reterr);
 	if (r >= 0)
@@ -455,8 +455,7 @@ static int resolve(struct wasm_code *code, void *(*sym)(void *, const char *), v
 	code->free_instance = (void (*)(void *))sym(handle, "Z_m_free");
 	code->memory = (wasm_rt_memory_t * (*)(void *)) sym(handle, "Z_mZ_memory");
 	code->start = (void (*)(void *))sym(handle, "Z_mZ__start");
-	if (!size || !code->init_module || !code->instantiate || !code->free_instance || !code->memory ||
-	    !code->start)
+	if (!size || !code->init_module || !code->instantiate || !code->free_instance || !code->memory || !code->start)
 		return -ENOENT;
 	code->instance_size = *size;
 	return 0;
@@ -500,8 +499,8 @@ static int load_tcc(struct wasm_code *code, const char *dir, char *c, size_t cle
 	if (r < 0)
 		return r;
 	return resolve(code, wasm_tcc_symbol, code->tcc) < 0
-	               ? za_error_make(reterr, ZA_ERROR_INTERNAL, ENOENT, "tcc output of module %s lacks an entry point",
-	                               code->hex)
+	               ? za_error_make(reterr, ZA_ERROR_INTERNAL, ENOENT,
+	                               "tcc output of module %s lacks an entry point", code->hex)
 	               : 0;
 }
 
@@ -526,7 +525,8 @@ int wasm_code_load(const void *wasm, size_t len, const struct wasm_load_options 
 		log_debug("cache directory '%s' unusable (%s); compiling in a temporary directory", dir, strerror(-r));
 		tmpdir = xasprintf("%s/zlayer-wasm-XXXXXX", isempty(t) ? "/tmp" : t);
 		if (!mkdtemp(tmpdir))
-			return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "cannot create a temporary directory: %m");
+			return za_error_make(reterr, ZA_ERROR_INTERNAL, errno,
+			                     "cannot create a temporary directory: %m");
 	} else
 		code->cache_dir = xstrdup(dir);
 
@@ -541,8 +541,8 @@ int wasm_code_load(const void *wasm, size_t len, const struct wasm_load_options 
 		r = wasm_cache_build_so(dir, code->hex, true, reterr);
 		code->timing.cc = wasm_now_ns() - t0;
 		if (r >= 0 && load_so(code) < 0)
-			r = za_error_make(reterr, ZA_ERROR_INTERNAL, ENOEXEC, "cannot load the compiled module '%s/%s.so'",
-			                  dir, code->hex);
+			r = za_error_make(reterr, ZA_ERROR_INTERNAL, ENOEXEC,
+			                  "cannot load the compiled module '%s/%s.so'", dir, code->hex);
 	} else if (r >= 0) {
 		r = load_tcc(code, tmpdir ? tmpdir : dir, c, clen, reterr);
 		code->want_build = r >= 0 && tier == WASM_TIER_AUTO && code->cache_dir;

@@ -76,8 +76,7 @@ uint64_t wasm_now_ns(void);
 void wasm_digest_hex(const void *wasm, size_t len, char *buf);
 
 /* Make DIR/HEX.so (and the C it needs) now; *ret_path: the .so. */
-int wasm_cache_build(const char *cache_dir, const void *wasm, size_t len, char **ret_path,
-                     struct za_error **reterr);
+int wasm_cache_build(const char *cache_dir, const void *wasm, size_t len, char **ret_path, struct za_error **reterr);
 /* Make DIR/HEX.so from the cached C (the background builder's job). Returns
  * 0 when built or already valid, -EBUSY when another build holds the lock
  * and `wait` is false. */

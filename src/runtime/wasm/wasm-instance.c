@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `_start` runs on its own thread with a fixed 8 MiB stack and a 1 MiB
- * guard, whatever RLIMIT_STACK says, so deep recursion ends in a trap, not
- * in a runaway stack. wasm-rt's SIGSEGV handler calls every fault outside
+/* `_start` runs on its own stack (8 MiB, a 1 MiB guard below; a ucontext
+ * in the same thread: no extra task against a pids limit), whatever
+ * RLIMIT_STACK says, so deep recursion ends in a trap, not in a runaway
+ * stack. wasm-rt's SIGSEGV handler calls every fault outside
  * a guard page of the main stack an out-of-bounds access; ours sorts them
  * by address instead: inside the linear memory's 8 GiB reservation ->
  * out_of_bounds, in or just below the guest stack -> stack_exhaustion,
@@ -12,12 +13,13 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "basic/alloc.h"
@@ -240,28 +242,16 @@ static int try_start(struct wasm_instance *inst) {
 	return trap;
 }
 
-static void *guest_thread(void *p) {
-	struct wasm_instance *inst = p;
-	stack_t ss = { .ss_sp = xmalloc(ALT_STACK), .ss_size = ALT_STACK };
-	pthread_attr_t attr;
-	void *lo;
-	size_t size;
+static struct wasm_instance *running;
 
-	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-		if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
-			g.stack_lo = (uintptr_t)lo;
-			g.stack_hi = (uintptr_t)lo + size;
-		}
-		pthread_attr_destroy(&attr);
-	}
-	(void)sigaltstack(&ss, NULL);
-	inst->trap = try_start(inst);
-	return NULL;
+static void guest_main(void) {
+	running->trap = try_start(running);
 }
 
 int wasm_instance_run(struct wasm_instance *inst) {
-	pthread_attr_t attr;
-	pthread_t t;
+	stack_t ss = { .ss_sp = xmalloc(ALT_STACK), .ss_size = ALT_STACK };
+	ucontext_t main_ctx, guest_ctx;
+	uint8_t *stack;
 	uint32_t code;
 	int r;
 
@@ -270,14 +260,25 @@ int wasm_instance_run(struct wasm_instance *inst) {
 		log_error_errno(r, "zlayer-wasm: cannot arm the timeout: %m");
 		return WASM_EXIT_TRAP;
 	}
-	if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, GUEST_STACK) != 0 ||
-	    pthread_attr_setguardsize(&attr, GUEST_STACK_GUARD) != 0 ||
-	    pthread_create(&t, &attr, guest_thread, inst) != 0) {
-		say("zlayer-wasm: cannot start the guest thread\n");
+	/* guard below the stack: PROT_NONE, as the stack grows down into it */
+	stack = mmap(NULL, GUEST_STACK_GUARD + GUEST_STACK, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+	             0);
+	if (stack == MAP_FAILED || mprotect(stack + GUEST_STACK_GUARD, GUEST_STACK, PROT_READ | PROT_WRITE) < 0 ||
+	    sigaltstack(&ss, NULL) < 0 || getcontext(&guest_ctx) < 0) {
+		say("zlayer-wasm: cannot set up the guest's stack\n");
 		return WASM_EXIT_TRAP;
 	}
-	pthread_attr_destroy(&attr);
-	(void)pthread_join(t, NULL);
+	g.stack_lo = (uintptr_t)stack + GUEST_STACK_GUARD;
+	g.stack_hi = g.stack_lo + GUEST_STACK;
+	guest_ctx.uc_stack = (stack_t){ .ss_sp = stack + GUEST_STACK_GUARD, .ss_size = GUEST_STACK };
+	guest_ctx.uc_link = &main_ctx;
+	makecontext(&guest_ctx, guest_main, 0);
+	running = inst;
+	if (swapcontext(&main_ctx, &guest_ctx) < 0) {
+		say("zlayer-wasm: cannot switch to the guest's stack\n");
+		return WASM_EXIT_TRAP;
+	}
+	running = NULL;
 	if (wasi_ctx_exited(inst->wasi, &code))
 		return (int)(code & 0xff);
 	if (inst->trap == 0)

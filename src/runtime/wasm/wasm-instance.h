@@ -26,10 +26,10 @@ struct wasm_run_config {
 	char *const *env;  /* "K=V" */
 	const struct wasi_preopen *preopens;
 	size_t n_preopens;
-	uint64_t max_memory; /* bytes of linear memory, 0: the module's own limit */
+	uint64_t max_memory;    /* bytes of linear memory, 0: the module's own limit */
 	uint32_t mem_min_pages; /* the module's initial memory (wasm_module_info) */
-	uint64_t timeout_ns;  /* 0: none */
-	const char *trap_file; /* NULL: none */
+	uint64_t timeout_ns;    /* 0: none */
+	const char *trap_file;  /* NULL: none */
 };
 
 struct wasm_instance;

@@ -12,12 +12,12 @@
 #include "runtime/wasm/wasm-cgroup.h"
 #include "runtime/wasm/wasm-oci.h"
 
-#define OCI_VERSION     "1.0.2"
-#define FILE_STATE      "state.json"
-#define FILE_FIFO       "exec.fifo"
-#define FILE_OUTCOME    "outcome.json"
-#define STATE_MAX       (1u << 20)
-#define ID_MAX          1024
+#define OCI_VERSION  "1.0.2"
+#define FILE_STATE   "state.json"
+#define FILE_FIFO    "exec.fifo"
+#define FILE_OUTCOME "outcome.json"
+#define STATE_MAX    (1u << 20)
+#define ID_MAX       1024
 
 /* ROOT/ID/state.json */
 struct oci_state {

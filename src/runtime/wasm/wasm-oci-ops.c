@@ -204,7 +204,7 @@ int oci_state_load(const struct wasm_oci_globals *g, const char *id, struct oci_
 	v = json_object_get(j, "annotations");
 	st.annotations = json_is_object(v) ? json_incref(v) : json_object();
 	cgs = json_object_get(j, "cgroup_paths");
-	json_object_foreach (cgs, key, v) {
+	json_object_foreach(cgs, key, v) {
 		enum wasm_cgroup_ctl c = wasm_cgroup_ctl_from_string(key);
 		if (c >= 0 && json_is_string(v) && !st.cg.dirs[c])
 			st.cg.dirs[c] = xstrdup(json_string_value(v));
@@ -364,19 +364,19 @@ static int verb_events(const struct wasm_oci_globals *g, int argc, char **argv) 
 	r = wasm_cgroup_stats(&st.cg, &s);
 	if (r < 0)
 		return oci_fail("cannot read the cgroup statistics of container %s: %s", st.id, strerror(-r));
-	j = json_pack("{s:s, s:s, s:{s:{s:{s:I, s:[], s:I, s:I}}, s:{s:{s:I, s:I, s:I, s:I}}, s:{s:I, s:I}}}",
-	              "type", "stats", "id", st.id, "data", "cpu", "usage", "total", (json_int_t)s.cpu_ns, "percpu",
-	              "kernel", (json_int_t)0, "user", (json_int_t)0, "memory", "usage", "usage",
-	              (json_int_t)s.memory, "limit", (json_int_t)s.memory_limit, "max", (json_int_t)0, "failcnt",
-	              (json_int_t)0, "pids", "current", (json_int_t)s.pids, "limit", (json_int_t)s.pids_limit);
+	j = json_pack("{s:s, s:s, s:{s:{s:{s:I, s:[], s:I, s:I}}, s:{s:{s:I, s:I, s:I, s:I}}, s:{s:I, s:I}}}", "type",
+	              "stats", "id", st.id, "data", "cpu", "usage", "total", (json_int_t)s.cpu_ns, "percpu", "kernel",
+	              (json_int_t)0, "user", (json_int_t)0, "memory", "usage", "usage", (json_int_t)s.memory, "limit",
+	              (json_int_t)s.memory_limit, "max", (json_int_t)0, "failcnt", (json_int_t)0, "pids", "current",
+	              (json_int_t)s.pids, "limit", (json_int_t)s.pids_limit);
 	text = json_dumps(j, JSON_COMPACT);
 	printf("%s\n", text);
 	return 0;
 }
 
 int wasm_oci_main(const struct wasm_oci_globals *g, int argc, char **argv) {
-	static const char *const unsupported[] = { "list",    "ps",      "pause", "resume",   "update",
-		                                   "restore", "spec",    "ps",    "features", "checkpoint" };
+	static const char *const unsupported[] = { "list",    "ps",   "pause", "resume",   "update",
+		                                   "restore", "spec", "ps",    "features", "checkpoint" };
 	const char *verb = argv[0];
 
 	if (streq(verb, "create"))

@@ -66,10 +66,10 @@
 #include "runtime/wasm/wasm-oci-internal.h"
 #include "basic/banned.h"
 
-#define CONFIG_MAX   (4u << 20)
-#define REPORT_MAX   4096
-#define ANNOTATION   "io.zlayer.wasm."
-#define CGROUP_DFLT  "/zlayer-wasm"
+#define CONFIG_MAX  (4u << 20)
+#define REPORT_MAX  4096
+#define ANNOTATION  "io.zlayer.wasm."
+#define CGROUP_DFLT "/zlayer-wasm"
 
 struct preopen {
 	char *host, *guest;
@@ -115,9 +115,7 @@ static char **strv_from_json(json_t *a) {
 	size_t i;
 	json_t *v;
 
-	json_array_foreach (a, i, v)
-		if (json_is_string(v))
-			strv_push(&l, json_string_value(v));
+	json_array_foreach(a, i, v) if (json_is_string(v)) strv_push(&l, json_string_value(v));
 	return l;
 }
 
@@ -125,9 +123,7 @@ static bool has_option(json_t *opts, const char *want) {
 	size_t i;
 	json_t *v;
 
-	json_array_foreach (opts, i, v)
-		if (json_is_string(v) && streq(json_string_value(v), want))
-			return true;
+	json_array_foreach(opts, i, v) if (json_is_string(v) && streq(json_string_value(v), want)) return true;
 	return false;
 }
 
@@ -152,7 +148,7 @@ static int spec_mounts(struct spec *s, json_t *mounts, struct za_error **reterr)
 	size_t i;
 	json_t *m;
 
-	json_array_foreach (mounts, i, m) {
+	json_array_foreach(mounts, i, m) {
 		const char *type = json_string_value(json_object_get(m, "type"));
 		const char *src = json_string_value(json_object_get(m, "source"));
 		const char *dst = json_string_value(json_object_get(m, "destination"));
@@ -164,9 +160,8 @@ static int spec_mounts(struct spec *s, json_t *mounts, struct za_error **reterr)
 			return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
 			                     "bind mount %zu needs an absolute source and destination", i);
 		s->preopens = xrealloc(s->preopens, (s->n_preopens + 1) * sizeof(*s->preopens));
-		s->preopens[s->n_preopens++] = (struct preopen){ .host = xstrdup(src),
-			                                         .guest = xstrdup(dst),
-			                                         .ro = has_option(opts, "ro") };
+		s->preopens[s->n_preopens++] =
+		        (struct preopen){ .host = xstrdup(src), .guest = xstrdup(dst), .ro = has_option(opts, "ro") };
 	}
 	return 0;
 }
@@ -196,9 +191,10 @@ static int spec_load(const char *bundle, const char *id, struct spec *s, struct 
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
 		                     "'%s': process.args is empty (args[0] is the module's name)", path);
 	v = json_object_get(json_object_get(j, "root"), "path");
-	s->rootfs = json_is_string(v) ? (json_string_value(v)[0] == '/' ? xstrdup(json_string_value(v))
-	                                                                : xasprintf("%s/%s", bundle, json_string_value(v)))
-	                              : xstrdup(bundle);
+	s->rootfs = json_is_string(v)
+	                    ? (json_string_value(v)[0] == '/' ? xstrdup(json_string_value(v))
+	                                                      : xasprintf("%s/%s", bundle, json_string_value(v)))
+	                    : xstrdup(bundle);
 	lx = json_object_get(j, "linux");
 	v = json_object_get(lx, "cgroupsPath");
 	s->cgroups_path = json_is_string(v) && *json_string_value(v) ? xstrdup(json_string_value(v))
@@ -220,7 +216,8 @@ static int spec_load(const char *bundle, const char *id, struct spec *s, struct 
 	v = json_object_get(s->annotations, ANNOTATION "module");
 	if (!json_is_string(v) || json_string_value(v)[0] != '/')
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-		                     "'%s': annotation " ANNOTATION "module must be the absolute path of the module", path);
+		                     "'%s': annotation " ANNOTATION "module must be the absolute path of the module",
+		                     path);
 	s->module = xstrdup(json_string_value(v));
 	v = json_object_get(s->annotations, ANNOTATION "cache_dir");
 	if (json_is_string(v))
@@ -340,11 +337,12 @@ static _noreturn_ void instance_main(struct create_ctx *c) {
 		child_failf(c, "cannot set up the terminal on '%s': %s", c->console, strerror(-r));
 	if ((r = wasm_cgroup_enter(c->cg, getpid())) < 0)
 		child_failf(c, "cannot join the container's cgroup: %s", strerror(-r));
-	if ((r = setup_readonly(c->spec)) < 0)
-		child_failf(c, "cannot make the read-only mounts: %s", strerror(-r));
 	struct wasm_load_options lo = { .cache_dir = c->spec->cache_dir, .tier = c->spec->tier };
 	if (wasm_code_load(c->wasm, c->len, &lo, &code, &err) < 0)
 		child_fail_err(c, err);
+	/* after the load: the cache may well be under a read-only preopen */
+	if ((r = setup_readonly(c->spec)) < 0)
+		child_failf(c, "cannot make the read-only mounts: %s", strerror(-r));
 	for (size_t i = 0; i < c->spec->n_preopens; i++)
 		pre[i] = (struct wasi_preopen){ .host_path = c->spec->preopens[i].host,
 			                        .guest_path = c->spec->preopens[i].guest };
@@ -607,7 +605,8 @@ int oci_verb_run(const struct wasm_oci_globals *g, int argc, char **argv) {
 bool wasm_oci_is_run(int argc, char **argv) {
 	for (int i = 1; i < argc && argv[i][0] == '-'; i++)
 		if (streq(argv[i], "--detach") || streq(argv[i], "-d") || strneq(argv[i], "--bundle", 8) ||
-		    streq(argv[i], "-b") || strneq(argv[i], "--pid-file", 10) || strneq(argv[i], "--console-socket", 16))
+		    streq(argv[i], "-b") || strneq(argv[i], "--pid-file", 10) ||
+		    strneq(argv[i], "--console-socket", 16))
 			return true;
 	return false;
 }

@@ -126,8 +126,8 @@ static int add_dir(struct run_args *a, const char *spec) {
 		return -EINVAL;
 	}
 	a->preopens = xrealloc(a->preopens, (a->n_preopens + 1) * sizeof(*a->preopens));
-	a->preopens[a->n_preopens++] = (struct wasi_preopen){ .host_path = xstrndup(spec, hlen),
-		                                              .guest_path = xstrdup(guest) };
+	a->preopens[a->n_preopens++] =
+	        (struct wasi_preopen){ .host_path = xstrndup(spec, hlen), .guest_path = xstrdup(guest) };
 	return 0;
 }
 
@@ -164,14 +164,17 @@ static int parse_run(int argc, char **argv, struct run_args *a, int *ret_first) 
 				return r;
 			a->tier = wasm_tier_from_string(v);
 			if (a->tier < 0) {
-				fprintf(stderr, "zlayer-wasm: error: invalid --tier '%s' (expected auto, tcc or cached)\n", v);
+				fprintf(stderr,
+				        "zlayer-wasm: error: invalid --tier '%s' (expected auto, tcc or cached)\n", v);
 				return -EINVAL;
 			}
 		} else if ((r = take_value(argc, argv, &i, "--max-memory", &v)) != 0) {
 			if (r < 0)
 				return r;
 			if (parse_size(v, &a->max_memory) < 0 || a->max_memory < WASM_PAGE_SIZE) {
-				fprintf(stderr, "zlayer-wasm: error: invalid --max-memory '%s' (expected bytes, at least 64Ki)\n",
+				fprintf(stderr,
+				        "zlayer-wasm: error: invalid --max-memory '%s' (expected bytes, at least "
+				        "64Ki)\n",
 				        v);
 				return -EINVAL;
 			}
@@ -179,7 +182,9 @@ static int parse_run(int argc, char **argv, struct run_args *a, int *ret_first) 
 			if (r < 0)
 				return r;
 			if (parse_duration(v, &a->timeout_ns) < 0 || a->timeout_ns == 0) {
-				fprintf(stderr, "zlayer-wasm: error: invalid --timeout '%s' (expected a duration like 5s)\n", v);
+				fprintf(stderr,
+				        "zlayer-wasm: error: invalid --timeout '%s' (expected a duration like 5s)\n",
+				        v);
 				return -EINVAL;
 			}
 		} else {

@@ -11,7 +11,8 @@ int main(int argc, char **argv) {
 	printf("sleeping\n");
 	fflush(stdout);
 	do {
-		struct timespec ts = { .tv_sec = (ms < 0 ? 3600 : ms / 1000), .tv_nsec = (ms < 0 ? 0 : (ms % 1000) * 1000000) };
+		struct timespec ts = { .tv_sec = (ms < 0 ? 3600 : ms / 1000),
+			               .tv_nsec = (ms < 0 ? 0 : (ms % 1000) * 1000000) };
 		nanosleep(&ts, NULL);
 	} while (ms < 0);
 	printf("awake\n");
