@@ -233,6 +233,8 @@ static int handle_create(struct api_request *req, void *userdata) {
 		return api_reply_error_status(req, 500, ZA_ERROR_INTERNAL, "the image service is not available");
 	}
 
+	if (j->cfg.wasm_module)
+		return job_start(j); /* a file: module: no image to resolve */
 	if (!streq(pull, "always")) {
 		r = images_resolve(im, j->cfg.image, &digest, &err);
 		if (r >= 0)

@@ -328,6 +328,14 @@ static int parse_config(json_t *j, struct container_config *c, struct za_error *
 		r = get_string(j, "image", path, &c->image, reterr);
 	if (r >= 0 && isempty(c->image))
 		r = bad(reterr, "config.image", "required");
+	if (r >= 0 && container_image_file_path(c->image)) {
+		const char *f = container_image_file_path(c->image);
+		if (!absolute_path(f) || strlen(f) < 6 || !streq(f + strlen(f) - 5, ".wasm"))
+			r = bad(reterr, "config.image",
+			        "'%s': a file reference is file:/ABSOLUTE/PATH.wasm (a WebAssembly module)", c->image);
+		else
+			c->wasm_module = xstrdup(f);
+	}
 	if (r >= 0)
 		r = get_strv(j, "entrypoint", path, &c->entrypoint, reterr);
 	if (r >= 0)
@@ -468,6 +476,8 @@ void container_status_outcome(const struct container_status *s, struct wait_outc
 	*ret = (struct wait_outcome){ .exit_code = s->exit_code, .signal = s->signal, .finished_ns = s->finished_ns };
 	if (s->state == CONTAINER_FAILED)
 		ret->reason = EXIT_REASON_RUNTIME_ERROR;
+	else if (s->state == CONTAINER_EXITED && s->reason)
+		ret->reason = strneq(s->reason, "timeout", 7) ? EXIT_REASON_TIMEOUT : EXIT_REASON_RUNTIME_ERROR;
 	else if (s->oom_killed)
 		ret->reason = EXIT_REASON_OOM_KILLED;
 	else if (s->signal > 0)

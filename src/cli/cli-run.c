@@ -332,7 +332,12 @@ static int parse_run(const char *verb, int argc, char *argv[], struct run_args *
 		          verb);
 		return CLI_EXIT_USAGE;
 	}
-	json_object_set_new(c, "image", json_string(argv[optind]));
+	if (strneq(argv[optind], "file:", 5) && argv[optind][5] != '/') {
+		/* a WebAssembly module named relative to here: the daemon needs it absolute */
+		_cleanup_free_ char *abs = xasprintf("file:%s/%s", cwd, argv[optind] + 5);
+		json_object_set_new(c, "image", json_string(abs));
+	} else
+		json_object_set_new(c, "image", json_string(argv[optind]));
 	if (optind + 1 < argc) {
 		json_t *args = json_array();
 		for (int i = optind + 1; i < argc; i++)

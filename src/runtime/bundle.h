@@ -56,6 +56,23 @@ void bundle_info_release(struct bundle_info *i);
  * gpu_sharing_unavailable from CDI. */
 int bundle_write(const struct bundle_options *o, struct za_error **reterr);
 
+/* A WebAssembly container's bundle for zlayer-wasm (contract at the top of
+ * src/runtime/wasm/wasm-oci.c). */
+struct bundle_wasm_options {
+	const char *bundle_dir;
+	const char *rootfs;                 /* root.path (nothing is mounted there by zlayer-wasm) */
+	const struct container_config *cfg; /* env as given, mounts as preopens, limits */
+	const char *module_path;            /* absolute host path of the .wasm */
+	const char *argv0;                  /* NULL: the module's file name */
+	char *const *args;                  /* the guest's argv after argv0 */
+	const char *cgroups_path;           /* "/zlayer/ID" */
+	const char *volumes_dir;            /* ROOT/volumes */
+	const char *cache_dir;              /* the compile cache; NULL: zlayer-wasm's default */
+	uint64_t max_memory;                /* linear memory cap, bytes; 0: the module's */
+	uint64_t timeout_nsec;              /* run time limit; 0: none */
+};
+int bundle_write_wasm(const struct bundle_wasm_options *o, struct za_error **reterr);
+
 /* For `exec`: the process object of the bundle's config.json (env, cwd,
  * user, capabilities, rlimits, no_new_privileges) with new args and
  * terminal, as the JSON runc exec --process takes. */

@@ -7,6 +7,7 @@
 void container_config_release(struct container_config *c) {
 	if (!c)
 		return;
+	free(c->wasm_module);
 	free(c->id);
 	free(c->image);
 	free(c->image_digest);
@@ -158,7 +159,18 @@ int container_config_from_service(const struct spec_service *svc, unsigned repli
 	c.stop_signal = svc->stop_signal;
 	c.stop_grace_nsec = svc->stop_grace_period_nsec;
 	c.log_max_size = svc->logs_max_size_bytes;
+	if (svc->has_wasm) {
+		c.wasm_max_memory = svc->wasm.max_memory;
+		c.wasm_timeout_nsec = svc->wasm.max_execution_time_nsec ? svc->wasm.max_execution_time_nsec
+		                                                        : svc->wasm.request_timeout_nsec;
+	}
 
 	*ret = c;
 	return 0;
+}
+
+const char *container_image_file_path(const char *image) {
+	if (!image || !strneq(image, "file:", 5))
+		return NULL;
+	return image + 5;
 }

@@ -70,7 +70,16 @@ struct container_config {
 	uint64_t stop_grace_nsec; /* 0: 10 s */
 	uint64_t log_max_size;    /* 0: 100 MiB */
 	bool auto_remove;         /* --rm */
+	/* WebAssembly: the module on the host for a `file:PATH.wasm` image
+	 * (NULL otherwise; an image whose config says os wasi is found at
+	 * create), and the spec's wasm limits */
+	char *wasm_module;
+	uint64_t wasm_max_memory;   /* bytes; 0: the module's own */
+	uint64_t wasm_timeout_nsec; /* max_execution_time; 0: none */
 };
+
+/* "file:/abs/path.wasm" -> "/abs/path.wasm"; NULL for other references. */
+const char *container_image_file_path(const char *image);
 
 void container_config_release(struct container_config *c);
 /* Fill from a validated service of a spec: replica n, env values as given

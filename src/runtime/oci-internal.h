@@ -11,6 +11,9 @@ struct oci {
 	char *runtime_path; /* runc or crun */
 	char *runtime_root; /* RUNTIME/runc */
 	char *shim_path;
+	char *wasm_path;      /* zlayer-wasm, the runtime of WebAssembly containers */
+	char *wasm_root;      /* RUNTIME/wasm, its --root */
+	char *wasm_cache_dir; /* $ZLAYER_WASM_CACHE_DIR, else ROOT/wasm */
 	struct content_store *content;
 	struct network_config net;
 	char *net_state_dir, *net_cache_dir;
@@ -48,6 +51,7 @@ struct oci_record {
 	int stop_signal;
 	uint64_t stop_grace_nsec;
 	bool auto_remove, tty, started, removing;
+	bool wasm; /* run by zlayer-wasm, not runc */
 	pid_t shim_pid, init_pid;
 	uint64_t log_max_size;
 	int64_t created_ns, started_ns;
@@ -61,8 +65,13 @@ int oci_record_save(const struct oci *o, const struct oci_record *rec, struct za
 void oci_record_release(struct oci_record *r);
 /* The exit record of the shim, if the container exited. */
 int oci_read_exit(const struct oci *o, const char *id, struct wait_outcome *ret);
-/* `runtime [--root R] ARGS...`; stderr captured into the error on failure. */
-int oci_runc(const struct oci *o, const char *what, const char *id, char *const *args, struct za_error **reterr);
+/* `runtime [--root R] ARGS...` with the container's runtime (runc/crun, or
+ * zlayer-wasm for rec->wasm; rec may be NULL); stderr captured into the
+ * error on failure. */
+int oci_runc(const struct oci *o, const struct oci_record *rec, const char *what, const char *id, char *const *args,
+             struct za_error **reterr);
+const char *oci_runtime_path_of(const struct oci *o, const struct oci_record *rec);
+const char *oci_runtime_root_of(const struct oci *o, const struct oci_record *rec);
 bool oci_pid_alive(pid_t pid);
 
 int oci_logs(struct runtime *rt, const char *id, const struct log_options *lo, log_record_fn fn, void *userdata,

@@ -208,6 +208,13 @@ int oci_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, 
 	r = oci_record_load(o, id, &rec, reterr);
 	if (r < 0)
 		return r;
+	if (rec.wasm) {
+		oci_record_release(&rec);
+		return za_error_make(reterr, ZA_ERROR_UNSUPPORTED, EOPNOTSUPP,
+		                     "exec into container '%s' is not supported: it is a WebAssembly module, which "
+		                     "has no processes to start inside",
+		                     id);
+	}
 	if (!rec.started || !oci_pid_alive(rec.init_pid)) {
 		oci_record_release(&rec);
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, ESRCH, "container '%s' is not running", id);
@@ -252,16 +259,16 @@ int oci_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, 
 
 /* --- stats ------------------------------------------------------------------- */
 
-static int stats_sample(struct oci *o, const char *id, uint64_t *cpu, uint64_t *mem, uint64_t *limit, uint64_t *pids,
-                        struct za_error **reterr) {
+static int stats_sample(struct oci *o, const struct oci_record *rec, const char *id, uint64_t *cpu, uint64_t *mem,
+                        uint64_t *limit, uint64_t *pids, struct za_error **reterr) {
 	_cleanup_strv_free_ char **cmd = NULL;
 	_cleanup_free_ char *out = NULL;
 	json_t *j, *data;
 	int r, status;
 
-	strv_push(&cmd, o->runtime_path);
+	strv_push(&cmd, oci_runtime_path_of(o, rec));
 	strv_push(&cmd, "--root");
-	strv_push(&cmd, o->runtime_root);
+	strv_push(&cmd, oci_runtime_root_of(o, rec));
 	strv_push(&cmd, "events");
 	strv_push(&cmd, "--stats");
 	strv_push(&cmd, id);
@@ -293,14 +300,14 @@ int oci_stats(struct runtime *rt, const char *id, struct container_stats *ret, s
 	r = oci_record_load(o, id, &rec, reterr);
 	if (r < 0)
 		return r;
-	oci_record_release(&rec);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	r = stats_sample(o, id, &c1, &m, &l, &p, reterr);
-	if (r < 0)
-		return r;
-	nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 * 1000 }, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t2);
-	r = stats_sample(o, id, &c2, &m, &l, &p, reterr);
+	r = stats_sample(o, &rec, id, &c1, &m, &l, &p, reterr);
+	if (r >= 0) {
+		nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 * 1000 }, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t2);
+		r = stats_sample(o, &rec, id, &c2, &m, &l, &p, reterr);
+	}
+	oci_record_release(&rec);
 	if (r < 0)
 		return r;
 	dt = (double)(t2.tv_sec - t1.tv_sec) * 1e9 + (double)(t2.tv_nsec - t1.tv_nsec);
@@ -355,9 +362,9 @@ int oci_inspect(struct runtime *rt, const char *id, json_t **ret, struct za_erro
 	        "s:s, s:s?, s:i}",
 	        "id", id, "name", id, "state", container_state_to_string(s.state), "pid", (int)s.pid, "ip", s.ip,
 	        "exit_code", s.exit_code, "signal", s.signal, "oom_killed", s.oom_killed, "reason", s.reason, "image",
-	        s.image, "image_digest", s.image_digest, "runtime", "oci", "runtime_binary", o->runtime_path, "created",
-	        time_json(s.created_ns), "started_at", time_json(s.started_ns), "finished_at", time_json(s.finished_ns),
-	        "args", args, "bundle", rdir, "log_path", cdir, "network_mode",
+	        s.image, "image_digest", s.image_digest, "runtime", rec.wasm ? "wasm" : "oci", "runtime_binary",
+	        oci_runtime_path_of(o, &rec), "created", time_json(s.created_ns), "started_at", time_json(s.started_ns),
+	        "finished_at", time_json(s.finished_ns), "args", args, "bundle", rdir, "log_path", cdir, "network_mode",
 	        spec_network_mode_to_string(rec.network_mode), "shim_pid", (int)rec.shim_pid);
 	json_object_set_new(*ret, "auto_remove", json_boolean(rec.auto_remove));
 	json_object_set_new(*ret, "tty", json_boolean(rec.tty));

@@ -54,10 +54,9 @@ enum container_state container_state_from_string(const char *s) {
 }
 
 static const char *const exit_reason_table[_EXIT_REASON_MAX] = {
-	[EXIT_REASON_EXITED] = "exited",
-	[EXIT_REASON_SIGNAL] = "signal",
-	[EXIT_REASON_OOM_KILLED] = "oom_killed",
-	[EXIT_REASON_RUNTIME_ERROR] = "runtime_error",
+	[EXIT_REASON_EXITED] = "exited",         [EXIT_REASON_SIGNAL] = "signal",
+	[EXIT_REASON_OOM_KILLED] = "oom_killed", [EXIT_REASON_RUNTIME_ERROR] = "runtime_error",
+	[EXIT_REASON_TIMEOUT] = "timeout",
 };
 
 const char *exit_reason_to_string(enum exit_reason r) {
@@ -132,10 +131,11 @@ void oci_record_release(struct oci_record *r) {
 	*r = (struct oci_record){};
 }
 
-/* The record is written durably (fsync) when it is made; later changes are
- * atomic replacements without fsync: they matter while the machine is up
- * (an agent crash keeps the page cache), and after a power loss every
- * container is gone anyway and its record is reconciled. */
+/* Records are atomic replacements without fsync: they matter while the
+ * machine is up (a crash or kill -9 of the agent keeps the page cache),
+ * and after a power loss every container is gone anyway: what a lost
+ * record leaves (its directories) is swept at the next start. The sync
+ * variant is kept for a caller that needs one. */
 static int record_write(const struct oci *o, const struct oci_record *r, bool sync, struct za_error **reterr);
 
 int oci_record_save(const struct oci *o, const struct oci_record *r, struct za_error **reterr) {
@@ -156,6 +156,8 @@ static int record_write(const struct oci *o, const struct oci_record *r, bool sy
 	              "started", r->started, "removing", r->removing, "shim_pid", (int)r->shim_pid, "init_pid",
 	              (int)r->init_pid, "created_ns", (json_int_t)r->created_ns, "started_ns",
 	              (json_int_t)r->started_ns, "log_max_size", (json_int_t)r->log_max_size, "args", args);
+	if (r->wasm)
+		json_object_set_new(j, "kind", json_string("wasm"));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	path = xasprintf("%s/container.json", dir);
@@ -209,10 +211,39 @@ int oci_record_load(const struct oci *o, const char *id, struct oci_record *ret,
 	r.created_ns = json_integer_value(json_object_get(j, "created_ns"));
 	r.started_ns = json_integer_value(json_object_get(j, "started_ns"));
 	r.log_max_size = (uint64_t)json_integer_value(json_object_get(j, "log_max_size"));
+	r.wasm = streq(strempty(json_string_value(json_object_get(j, "kind"))), "wasm");
 	json_array_foreach(json_object_get(j, "args"), i, v) if (json_is_string(v))
 	        strv_push(&r.args, json_string_value(v));
 	json_decref(j);
 	*ret = r;
+	return 0;
+}
+
+/* zlayer-wasm's outcome record (RUNTIME/wasm/ID/outcome.json), if a trap or
+ * the time limit ended the module: the reason and a text for status. */
+static int wasm_outcome(const struct oci *o, const char *id, enum exit_reason *ret_reason, char **ret_text) {
+	_cleanup_free_ char *path = xasprintf("%s/%s/outcome.json", o->wasm_root, id), *buf = NULL;
+	const char *reason, *trap;
+	size_t len;
+	json_t *j;
+	int r;
+
+	r = read_full_file(path, 4096, &buf, &len);
+	if (r < 0)
+		return r;
+	j = json_loadb(buf, len, 0, NULL);
+	reason = json_string_value(json_object_get(j, "reason"));
+	trap = json_string_value(json_object_get(j, "trap"));
+	if (reason && streq(reason, "timeout")) {
+		*ret_reason = EXIT_REASON_TIMEOUT;
+		if (ret_text)
+			*ret_text = xstrdup("timeout: the module ran longer than its time limit");
+	} else {
+		*ret_reason = EXIT_REASON_RUNTIME_ERROR;
+		if (ret_text)
+			*ret_text = xasprintf("trap: %s", trap ? trap : "unknown");
+	}
+	json_decref(j);
 	return 0;
 }
 
@@ -241,27 +272,38 @@ int oci_read_exit(const struct oci *o, const char *id, struct wait_outcome *ret)
 	else
 		ret->reason = EXIT_REASON_EXITED;
 	json_decref(j);
+	(void)wasm_outcome(o, id, &ret->reason, NULL);
 	return 0;
 }
 
 /* --- running the runtime binary ------------------------------------------- */
 
-int oci_runc(const struct oci *o, const char *what, const char *id, char *const *args, struct za_error **reterr) {
+const char *oci_runtime_path_of(const struct oci *o, const struct oci_record *rec) {
+	return rec && rec->wasm ? o->wasm_path : o->runtime_path;
+}
+
+const char *oci_runtime_root_of(const struct oci *o, const struct oci_record *rec) {
+	return rec && rec->wasm ? o->wasm_root : o->runtime_root;
+}
+
+int oci_runc(const struct oci *o, const struct oci_record *rec, const char *what, const char *id, char *const *args,
+             struct za_error **reterr) {
+	const char *path = oci_runtime_path_of(o, rec);
 	_cleanup_strv_free_ char **argv = NULL;
 	_cleanup_close_ int errfd = memfd_create("runc-stderr", MFD_CLOEXEC);
 	struct za_spawn_opts so = ZA_SPAWN_OPTS_INIT;
 	_cleanup_free_ char *out = NULL;
 	int status, r;
 
-	strv_push(&argv, o->runtime_path);
+	strv_push(&argv, path);
 	strv_push(&argv, "--root");
-	strv_push(&argv, o->runtime_root);
+	strv_push(&argv, oci_runtime_root_of(o, rec));
 	STRV_FOREACH (a, (char **)args)
 		strv_push(&argv, *a);
 	so.stderr_fd = errfd;
 	r = za_run_capture(argv, &so, 4096, &out, &status);
 	if (r < 0)
-		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot run '%s': %m", o->runtime_path);
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot run '%s': %m", path);
 	if (status != 0) {
 		_cleanup_free_ char *msg = NULL;
 		size_t len = 0;
@@ -276,9 +318,8 @@ int oci_runc(const struct oci *o, const char *what, const char *id, char *const 
 			*nl = ' ';
 		if ((nl = strchr(msg, '\n')))
 			*nl = '\0';
-		return za_error_make(
-		        reterr, ZA_ERROR_INTERNAL, EIO, "%s of container '%s' failed: %s: %s", what, id,
-		        strrchr(o->runtime_path, '/') ? strrchr(o->runtime_path, '/') + 1 : o->runtime_path, msg);
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "%s of container '%s' failed: %s: %s", what, id,
+		                     strrchr(path, '/') ? strrchr(path, '/') + 1 : path, msg);
 	}
 	return 0;
 }
@@ -403,9 +444,9 @@ static int spawn_shim(struct oci *o, const struct oci_record *rec, pid_t *ret_sh
 		         "--state-dir",
 		         state,
 		         "--runtime",
-		         o->runtime_path,
+		         (char *)oci_runtime_path_of(o, rec),
 		         "--runtime-root",
-		         o->runtime_root,
+		         (char *)oci_runtime_root_of(o, rec),
 		         "--log-file",
 		         log,
 		         "--log-max-size",
@@ -445,6 +486,38 @@ static int spawn_shim(struct oci *o, const struct oci_record *rec, pid_t *ret_sh
 	                     len ? line : "nothing", status);
 }
 
+static int write_wasm_bundle(struct oci *o, const struct container_config *cfg, const struct oci_image_config *image,
+                             const char *bundle, const char *rootfs, const char *module, struct za_error **reterr) {
+	_cleanup_free_ char *volumes = xasprintf("%s/volumes", o->root_dir), *cg = xasprintf("/zlayer/%s", cfg->id);
+	_cleanup_strv_free_ char **argv = NULL;
+	struct bundle_wasm_options wo = { .bundle_dir = bundle,
+		                          .rootfs = rootfs,
+		                          .cfg = cfg,
+		                          .module_path = module,
+		                          .cgroups_path = cg,
+		                          .volumes_dir = volumes,
+		                          .cache_dir = o->wasm_cache_dir,
+		                          .max_memory = cfg->wasm_max_memory,
+		                          .timeout_nsec = cfg->wasm_timeout_nsec };
+	struct stat st;
+	int r;
+
+	if (stat(module, &st) < 0 || !S_ISREG(st.st_mode))
+		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, errno ? errno : EISDIR,
+		                     "WebAssembly module '%s' is not a readable file", module);
+	if (cfg->wasm_module)
+		wo.args = cfg->args; /* file: the module, then the run's arguments */
+	else {
+		/* an image: its entrypoint is the module, the rest are arguments */
+		r = bundle_resolve_args(image, cfg, &argv, reterr);
+		if (r < 0)
+			return r;
+		wo.argv0 = argv[0];
+		wo.args = argv + 1;
+	}
+	return bundle_write_wasm(&wo, reterr);
+}
+
 static int oci_create(struct runtime *rt, const struct container_config *cfg, struct za_error **reterr) {
 	struct oci *o = rt->data;
 	struct create_undo u = {};
@@ -453,6 +526,8 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 	struct oci_image_config image = {};
 	struct oci_record rec = {};
 	struct network_attachment att = {};
+	_cleanup_free_ char *module = NULL;
+	bool wasm;
 	int r;
 
 	if (!cfg->id || !valid_id(cfg->id))
@@ -481,19 +556,33 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 	work = xasprintf("%s/work", u.cdir);
 	bundle = xasprintf("%s/bundle", u.rdir);
 
-	r = image_layers(o, cfg->image_digest, &image, &lowers, reterr);
+	/* A file: module has no image: an empty root, the module as is. */
+	wasm = cfg->wasm_module != NULL;
+	r = wasm ? 0 : image_layers(o, cfg->image_digest, &image, &lowers, reterr);
 	if (r >= 0 && ((r = mkdir_p(u.rootfs, 0755)) < 0 || (r = mkdir_p(state, 0700)) < 0 ||
 	               (r = mkdir_p(upper, 0755)) < 0 || (r = mkdir_p(work, 0700)) < 0))
 		za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot create the container's directories: %m");
-	if (r >= 0 && (r = overlay_mount(lowers, upper, work, u.rootfs, reterr)) >= 0)
+	if (r >= 0 && !wasm && (r = overlay_mount(lowers, upper, work, u.rootfs, reterr)) >= 0)
 		u.mounted = true;
+	/* An image for os wasi runs its entrypoint module from its rootfs. */
+	if (r >= 0 && !wasm && image.os && streq(image.os, "wasi")) {
+		_cleanup_strv_free_ char **argv = NULL;
+		r = bundle_resolve_args(&image, cfg, &argv, reterr);
+		if (r >= 0) {
+			module = xasprintf("%s/%s", u.rootfs, argv[0][0] == '/' ? argv[0] + 1 : argv[0]);
+			wasm = true;
+		}
+	}
+	if (r >= 0 && wasm)
+		r = write_wasm_bundle(o, cfg, &image, bundle, u.rootfs, module ? module : cfg->wasm_module, reterr);
 	/* bridge: our own named netns wired by CNI; none: runc makes an empty
-	 * one (lo up); host: no namespace. */
-	if (r >= 0 && cfg->network_mode == SPEC_NETWORK_BRIDGE) {
+	 * one (lo up); host: no namespace. WebAssembly: sockets only through
+	 * preopens, no network. */
+	if (r >= 0 && !wasm && cfg->network_mode == SPEC_NETWORK_BRIDGE) {
 		_cleanup_free_ char *nsdir = xasprintf("%s/netns", o->runtime_dir);
 		r = netns_create(nsdir, cfg->id, &u.netns, reterr);
 	}
-	if (r >= 0 && cfg->network_mode == SPEC_NETWORK_BRIDGE) {
+	if (r >= 0 && !wasm && cfg->network_mode == SPEC_NETWORK_BRIDGE) {
 		_cleanup_free_ struct network_port_mapping *ports = xnew(struct network_port_mapping, cfg->n_ports + 1);
 		for (size_t i = 0; i < cfg->n_ports; i++)
 			ports[i] = (struct network_port_mapping){ .host_port = cfg->ports[i].host_port,
@@ -506,7 +595,7 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		if (r >= 0)
 			u.attached = true;
 	}
-	if (r >= 0) {
+	if (r >= 0 && !wasm) {
 		_cleanup_free_ char *volumes = xasprintf("%s/volumes", o->root_dir);
 		struct bundle_options bo = { .bundle_dir = bundle,
 			                     .rootfs = u.rootfs,
@@ -521,21 +610,30 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 	if (r >= 0) {
 		rec.id = xstrdup(cfg->id);
 		rec.image = cfg->image ? xstrdup(cfg->image) : NULL;
-		rec.image_digest = xstrdup(cfg->image_digest);
+		rec.image_digest = cfg->image_digest ? xstrdup(cfg->image_digest) : NULL;
+		rec.wasm = wasm;
+		if (wasm)
+			rec.network_mode = SPEC_NETWORK_NONE;
 		rec.ip = att.ip ? xstrdup(att.ip) : NULL;
 		rec.netns = u.netns ? xstrdup(u.netns) : NULL;
-		rec.network_mode = cfg->network_mode;
+		if (!wasm)
+			rec.network_mode = cfg->network_mode;
 		rec.stop_signal = cfg->stop_signal;
 		rec.stop_grace_nsec = cfg->stop_grace_nsec;
 		rec.auto_remove = cfg->auto_remove;
 		rec.tty = cfg->tty;
 		rec.log_max_size = cfg->log_max_size;
 		rec.created_ns = now_ns();
-		(void)bundle_resolve_args(&image, cfg, &rec.args, NULL);
+		if (cfg->wasm_module) {
+			strv_push(&rec.args, cfg->wasm_module);
+			STRV_FOREACH (a, cfg->args)
+				strv_push(&rec.args, *a);
+		} else
+			(void)bundle_resolve_args(&image, cfg, &rec.args, NULL);
 		/* The runtime's own create waits for start (as with docker, where
 		 * containerd makes the task at start): `runc run --detach` then
 		 * creates and starts in one call. */
-		r = record_write(o, &rec, true, reterr);
+		r = record_write(o, &rec, false, reterr);
 	}
 	if (r < 0) {
 		create_undo(o, cfg->id, &u);
@@ -633,8 +731,9 @@ static int oci_kill(struct runtime *rt, const char *id, int sig, struct za_error
 		oci_record_release(&rec);
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, ESRCH, "container '%s' is not running", id);
 	}
+	r = oci_runc(o, &rec, "kill", id, args, reterr);
 	oci_record_release(&rec);
-	return oci_runc(o, "kill", id, args, reterr);
+	return r;
 }
 
 static int oci_stop(struct runtime *rt, const char *id, uint64_t timeout_nsec, struct za_error **reterr) {
@@ -655,12 +754,12 @@ static int oci_stop(struct runtime *rt, const char *id, uint64_t timeout_nsec, s
 	if (rec.started) {
 		_cleanup_free_ char *s = xasprintf("%d", sig);
 		char *args[] = { "kill", (char *)id, s, NULL };
-		(void)oci_runc(o, "stop", id, args, NULL);
+		(void)oci_runc(o, &rec, "stop", id, args, NULL);
 	}
 	if (!rec.started || wait_pid_exit(rec.init_pid, timeout_nsec) == 0) {
 		char *args[] = { "kill", (char *)id, "9", NULL };
 		log_debug("container %s did not stop within the grace period; sending SIGKILL", id);
-		if (oci_runc(o, "kill", id, args, NULL) < 0)
+		if (oci_runc(o, &rec, "kill", id, args, NULL) < 0)
 			(void)kill(rec.init_pid, SIGKILL);
 		(void)wait_pid_exit(rec.init_pid, 10 * NSEC_PER_SEC);
 	}
@@ -801,7 +900,7 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 	(void)oci_record_save(o, &rec, NULL);
 	if (oci_pid_alive(rec.init_pid)) {
 		char *kargs[] = { "kill", (char *)id, "9", NULL };
-		if (oci_runc(o, "kill", id, kargs, NULL) < 0)
+		if (oci_runc(o, &rec, "kill", id, kargs, NULL) < 0)
 			(void)kill(rec.init_pid, SIGKILL);
 		(void)wait_pid_exit(rec.init_pid, 10 * NSEC_PER_SEC);
 	}
@@ -814,9 +913,9 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 	cdir = oci_container_dir(o, id);
 	rdir = oci_run_dir(o, id);
 	rootfs = xasprintf("%s/rootfs", rdir);
-	r = oci_pid_alive(rec.init_pid) ? -EBUSY : runtime_delete_stopped(o, id);
+	r = oci_pid_alive(rec.init_pid) ? -EBUSY : rec.wasm ? -EOPNOTSUPP : runtime_delete_stopped(o, id);
 	if (r < 0 && r != -ENOENT)
-		r = oci_runc(o, "delete", id, args, NULL);
+		r = oci_runc(o, &rec, "delete", id, args, NULL);
 	if (r < 0)
 		log_debug("runc delete %s: already gone", id);
 	shim_collect(o, id);
@@ -860,6 +959,8 @@ static int oci_state(struct runtime *rt, const char *id, struct container_status
 	} else if (oci_read_exit(o, id, &w) >= 0 ||
 	           (oci_pid_alive(rec.shim_pid) && oci_monitor_wait(o->monitor, id, EXIT_RECORD_WAIT_NS, &w) == 1)) {
 		s.state = CONTAINER_EXITED;
+		if (rec.wasm)
+			(void)wasm_outcome(o, id, &w.reason, &s.reason);
 		s.exit_code = w.exit_code;
 		s.signal = w.signal;
 		s.oom_killed = w.reason == EXIT_REASON_OOM_KILLED;
@@ -942,6 +1043,9 @@ static void oci_free(struct runtime *rt) {
 		free(o->runtime_path);
 		free(o->runtime_root);
 		free(o->shim_path);
+		free(o->wasm_path);
+		free(o->wasm_root);
+		free(o->wasm_cache_dir);
 		free(o->net_state_dir);
 		free(o->net_cache_dir);
 		pthread_mutex_destroy(&o->lock);
@@ -975,12 +1079,31 @@ static void watch_existing(struct oci *o) {
 	(void)oci_list(&tmp, &ids, NULL);
 	STRV_FOREACH (i, ids) {
 		struct oci_record rec = {};
+		if (oci_record_load(o, *i, &rec, NULL) == -ENOENT) {
+			/* directories without a record: a create cut short (a crash,
+			 * a power loss before the record reached the disk) */
+			_cleanup_free_ char *cdir = oci_container_dir(o, *i), *rdir = oci_run_dir(o, *i);
+			_cleanup_free_ char *rootfs = xasprintf("%s/rootfs", rdir);
+			log_info("removing the remains of container %s, which has no record", *i);
+			(void)overlay_umount(rootfs, NULL);
+			oci_trash(o, rdir, o->runtime_dir);
+			oci_trash(o, cdir, o->root_dir);
+			continue;
+		}
 		if (oci_record_load(o, *i, &rec, NULL) < 0)
 			continue;
 		if (rec.init_pid > 0)
 			oci_monitor_watch(o->monitor, *i, rec.shim_pid, rec.init_pid);
 		oci_record_release(&rec);
 	}
+}
+
+/* zlayer-wasm lives beside the shim (both in the build root, or bindir). */
+static char *find_beside(const char *shim, const char *name) {
+	const char *slash = strrchr(shim, '/');
+	_cleanup_free_ char *dir = slash ? xstrndup(shim, (size_t)(slash - shim)) : NULL;
+
+	return dir ? xasprintf("%s/%s", dir, name) : xstrdup(name);
 }
 
 static char *find_shim(void) {
@@ -1018,6 +1141,10 @@ int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret
 	                          : xasprintf("/usr/bin/%s", name);
 	o->runtime_root = xasprintf("%s/runc", opts->runtime_dir);
 	o->shim_path = opts->shim_path ? xstrdup(opts->shim_path) : find_shim();
+	o->wasm_path = find_beside(o->shim_path, "zlayer-wasm");
+	o->wasm_root = xasprintf("%s/wasm", opts->runtime_dir);
+	o->wasm_cache_dir = getenv("ZLAYER_WASM_CACHE_DIR") ? xstrdup(getenv("ZLAYER_WASM_CACHE_DIR"))
+	                                                    : xasprintf("%s/wasm", opts->root_dir);
 	o->content = opts->content;
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_cond_init(&o->trash_done, NULL);

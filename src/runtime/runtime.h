@@ -34,7 +34,8 @@ enum exit_reason {
 	EXIT_REASON_EXITED,
 	EXIT_REASON_SIGNAL,
 	EXIT_REASON_OOM_KILLED,
-	EXIT_REASON_RUNTIME_ERROR,
+	EXIT_REASON_RUNTIME_ERROR, /* the runtime failed it: a WebAssembly trap, a lost shim */
+	EXIT_REASON_TIMEOUT,       /* a run time limit ended it (WebAssembly max_execution_time) */
 	_EXIT_REASON_MAX,
 	_EXIT_REASON_INVALID = -1,
 };
@@ -50,7 +51,7 @@ struct container_status {
 	int exit_code; /* EXITED */
 	int signal;    /* EXITED by a signal */
 	bool oom_killed;
-	char *reason;                                /* FAILED: why */
+	char *reason;                                /* FAILED: why; EXITED: a trap or timeout, if one ended it */
 	int64_t created_ns, started_ns, finished_ns; /* CLOCK_REALTIME, 0 = never */
 };
 void container_status_release(struct container_status *s);

@@ -10,6 +10,7 @@
 #include "basic/fileio.h"
 #include "store/store-deployments.h"
 #include "store/store-images.h"
+#include "store/store-jobs.h"
 #include "store/store.h"
 
 #define D(c)                                                                                                          \
@@ -128,6 +129,73 @@ static void test_deployments(void **state) {
 	assert_int_equal(store_deployment_list(f->s, &ds, &n, NULL), 0);
 	assert_int_equal(n, 1);
 	store_deployments_free(ds, n);
+}
+
+static void test_job_executions(void **state) {
+	struct fixture *f = *state;
+	struct store_job_execution a = { .id = "backup-run-1",
+		                         .job = "backup",
+		                         .deployment = "ops",
+		                         .n = 1,
+		                         .status = "completed",
+		                         .trigger = "schedule",
+		                         .attempts = 1,
+		                         .has_exit = true,
+		                         .exit_code = 0,
+		                         .created_ns = 10,
+		                         .started_ns = 11,
+		                         .finished_ns = 12 };
+	struct store_job_execution b = { .id = "backup-run-2",
+		                         .job = "backup",
+		                         .deployment = "ops",
+		                         .n = 2,
+		                         .status = "running",
+		                         .trigger = "manual",
+		                         .attempts = 2,
+		                         .created_ns = 20 };
+	struct store_job_execution c = { .id = "report-run-1",
+		                         .job = "report",
+		                         .deployment = "ops",
+		                         .n = 1,
+		                         .status = "failed",
+		                         .trigger = "manual",
+		                         .attempts = 3,
+		                         .has_exit = true,
+		                         .exit_code = 3,
+		                         .reason = "exited with 3",
+		                         .created_ns = 30 };
+	struct store_job_execution *es = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_job_execution_put(f->s, &c, NULL), 0);
+	assert_int_equal(store_job_execution_put(f->s, &b, NULL), 0);
+	assert_int_equal(store_job_execution_put(f->s, &a, NULL), 0);
+	b.status = "completed"; /* replaced by id */
+	b.has_exit = true;
+	b.exit_code = 0;
+	assert_int_equal(store_job_execution_put(f->s, &b, NULL), 0);
+	assert_int_equal(store_job_execution_list(f->s, &es, &n, NULL), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(es[0].id, "backup-run-1");
+	assert_true(es[0].has_exit);
+	assert_int_equal(es[0].finished_ns, 12);
+	assert_null(es[0].reason);
+	assert_string_equal(es[1].id, "backup-run-2");
+	assert_string_equal(es[1].status, "completed");
+	assert_int_equal(es[1].attempts, 2);
+	assert_string_equal(es[2].id, "report-run-1");
+	assert_string_equal(es[2].reason, "exited with 3");
+	assert_int_equal(es[2].exit_code, 3);
+	store_job_executions_free(es, n);
+
+	assert_int_equal(store_job_execution_remove(f->s, "backup-run-1", NULL), 0);
+	assert_int_equal(store_job_execution_remove(f->s, "backup-run-1", NULL), 0);
+	assert_int_equal(store_job_executions_remove_job(f->s, "report", NULL), 0);
+	assert_int_equal(store_job_execution_list(f->s, &es, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(es[0].id, "backup-run-2");
+	assert_false(es[0].has_exit && es[0].exit_code != 0);
+	store_job_executions_free(es, n);
 }
 
 static void test_put_get_list_remove(void **state) {
@@ -394,6 +462,7 @@ int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deployments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_executions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_get_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tags_and_cascade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshots_and_blobs, setup, teardown),
