@@ -25,6 +25,7 @@
 #include "basic/alloc.h"
 #include "basic/log.h"
 #include "basic/parse.h"
+#include "runtime/oci.h"
 #include "basic/banned.h"
 
 #define EXIT_JOIN_MAX_MS 5000 /* EXIT hook waits at most this for workers */
@@ -567,6 +568,30 @@ static int handle_wait(struct api_request *req, void *userdata) {
 	return job_start(j);
 }
 
+/* --- WebAssembly ------------------------------------------------------------------- */
+
+static int do_precompile(struct job *j) {
+	_cleanup_free_ char *out = NULL;
+	const char *module = container_image_file_path(j->id);
+	int r;
+
+	r = oci_wasm_precompile(j->cs->rt, module, &out, &j->err);
+	if (r < 0)
+		return r;
+	j->reply = json_pack("{s:s, s:s}", "module", module, "cached", out);
+	return 0;
+}
+
+/* POST /v1/wasm/precompile?reference=file:/ABS/PATH.wasm */
+static int handle_precompile(struct api_request *req, void *userdata) {
+	const char *ref = api_request_query(req, "reference");
+	const char *f = container_image_file_path(ref);
+
+	if (!f || f[0] != '/' || strlen(f) < 6 || !streq(f + strlen(f) - 5, ".wasm"))
+		return containers_reply_bad_query(req, "reference", "must be file:/ABSOLUTE/PATH.wasm");
+	return job_start(job_new(userdata, req, do_precompile, ref));
+}
+
 /* --- registration ----------------------------------------------------------------- */
 
 /* From the runtime's monitor thread: whoever sleeps on an exit wakes now. */
@@ -641,6 +666,7 @@ int api_containers_register(struct daemon *d, struct runtime *rt) {
 	api_server_add_route(d->api, "POST", "/v1/containers/wait", handle_wait, cs);
 	api_server_add_route(d->api, "POST", "/v1/containers/exec", handle_exec, cs);
 	api_server_add_route(d->api, "GET", "/v1/containers/logs", containers_handle_logs, cs);
+	api_server_add_route(d->api, "POST", "/v1/wasm/precompile", handle_precompile, cs);
 	(void)runtime_exit_handler_add(rt, on_container_exit, cs);
 	containers_rearm_later(cs);
 	return 0;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "basic/alloc.h"
 #include "basic/fileio.h"
@@ -478,4 +479,43 @@ static int up_run(int argc, char *argv[]) {
 
 const struct cli_verb cli_verb_up = {
 	.name = "up", .summary = "deploy, follow, and take down on Ctrl-C", .usage = up_usage, .run = up_run
+};
+
+/* --- wasm ------------------------------------------------------------------------------------------ */
+
+static const char wasm_usage[] = "Usage: zlayer-agent wasm precompile file:MODULE.wasm\n"
+                                 "\n"
+                                 "Build a WebAssembly module's fast tier (wasm2c + cc -O2) into the daemon's\n"
+                                 "compile cache now, so that its first start does not need the tcc tier.\n";
+
+static int wasm_run(int argc, char *argv[]) {
+	_cleanup_free_ char *ref = NULL, *esc = NULL, *path = NULL, *cwd = NULL;
+	struct za_error *err = NULL;
+	json_t *reply = NULL;
+
+	if (cli_wants_help(argc, argv)) {
+		fputs(wasm_usage, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc != 3 || !streq(argv[1], "precompile")) {
+		fputs(wasm_usage, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (!strneq(argv[2], "file:", 5)) {
+		fprintf(stderr, "error: expected file:PATH.wasm, not '%s'\n", argv[2]);
+		return CLI_EXIT_USAGE;
+	}
+	cwd = getcwd(NULL, 0);
+	ref = argv[2][5] == '/' ? xstrdup(argv[2]) : xasprintf("file:%s/%s", strempty(cwd), argv[2] + 5);
+	esc = api_client_escape(ref);
+	path = xasprintf("/v1/wasm/precompile?reference=%s", esc);
+	if (api_client_call("POST", path, NULL, &reply, &err) < 0)
+		return api_client_fail(err);
+	printf("%s\n", strempty(json_string_value(json_object_get(reply, "cached"))));
+	json_decref(reply);
+	return CLI_EXIT_OK;
+}
+
+const struct cli_verb cli_verb_wasm = {
+	.name = "wasm", .summary = "WebAssembly: precompile a module", .usage = wasm_usage, .run = wasm_run
 };

@@ -376,3 +376,42 @@ int oci_inspect(struct runtime *rt, const char *id, json_t **ret, struct za_erro
 	container_status_release(&s);
 	return 0;
 }
+
+int oci_wasm_precompile(struct runtime *rt, const char *module, char **ret_output, struct za_error **reterr) {
+	struct oci *o = rt->data;
+	_cleanup_strv_free_ char **cmd = NULL;
+	_cleanup_close_ int errfd = memfd_create("precompile-stderr", MFD_CLOEXEC);
+	struct za_spawn_opts so = ZA_SPAWN_OPTS_INIT;
+	_cleanup_free_ char *out = NULL, *err = NULL;
+	size_t len = 0;
+	int r, status;
+
+	strv_push(&cmd, o->wasm_path);
+	strv_push(&cmd, "precompile");
+	strv_push(&cmd, "--cache-dir");
+	strv_push(&cmd, o->wasm_cache_dir);
+	strv_push(&cmd, module);
+	so.stderr_fd = errfd;
+	r = za_run_capture(cmd, &so, 4096, &out, &status);
+	if (r < 0)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot run '%s': %m", o->wasm_path);
+	if (status != 0) {
+		char *nl;
+		(void)lseek(errfd, 0, SEEK_SET);
+		if (read_full_fd(errfd, 4096, &err, &len) < 0 || len == 0) {
+			free(err);
+			err = xasprintf("exit status %d", status);
+		}
+		if ((nl = strchr(err, '\n')))
+			*nl = '\0';
+		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "precompile '%s': %s", module,
+		                     strneq(err, "zlayer-wasm: error: ", 20) ? err + 20 : err);
+	}
+	if (out) {
+		char *nl = strchr(out, '\n');
+		if (nl)
+			*nl = '\0';
+	}
+	*ret_output = out ? TAKE_PTR(out) : xstrdup("");
+	return 0;
+}

@@ -1079,7 +1079,8 @@ static void watch_existing(struct oci *o) {
 	(void)oci_list(&tmp, &ids, NULL);
 	STRV_FOREACH (i, ids) {
 		struct oci_record rec = {};
-		if (oci_record_load(o, *i, &rec, NULL) == -ENOENT) {
+		int r = oci_record_load(o, *i, &rec, NULL);
+		if (r == -ENOENT) {
 			/* directories without a record: a create cut short (a crash,
 			 * a power loss before the record reached the disk) */
 			_cleanup_free_ char *cdir = oci_container_dir(o, *i), *rdir = oci_run_dir(o, *i);
@@ -1090,7 +1091,7 @@ static void watch_existing(struct oci *o) {
 			oci_trash(o, cdir, o->root_dir);
 			continue;
 		}
-		if (oci_record_load(o, *i, &rec, NULL) < 0)
+		if (r < 0)
 			continue;
 		if (rec.init_pid > 0)
 			oci_monitor_watch(o->monitor, *i, rec.shim_pid, rec.init_pid);

@@ -21,5 +21,8 @@ struct oci_runtime_options {
 };
 
 int oci_runtime_new(const struct oci_runtime_options *o, struct runtime **ret, struct za_error **reterr);
+/* Build the fast (cc -O2) tier of a WebAssembly module into the runtime's
+ * compile cache now (zlayer-wasm precompile); *ret_output says where. */
+int oci_wasm_precompile(struct runtime *rt, const char *module, char **ret_output, struct za_error **reterr);
 /* "crun" or "runc" for this host, with the reason when runc was chosen. */
 const char *oci_detect_runtime(char **ret_reason);

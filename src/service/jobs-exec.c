@@ -7,6 +7,8 @@
  * or fails it. Cancel stops the container (stop_signal, then SIGKILL after
  * the grace period). Runtime calls run on the manager's workers; an
  * execution a worker holds is never freed. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -112,6 +114,7 @@ struct exec_work {
 	const struct container_config *cfg; /* borrowed from e: unchanged while busy */
 	/* in: finish */
 	struct wait_outcome w;
+	char *volumes_dir; /* the last attempt: its anonymous volumes go too */
 	/* out */
 	int result;
 	struct za_error *err;
@@ -123,6 +126,7 @@ static void work_free(struct exec_work *w) {
 	free(w->id);
 	free(w->log_path);
 	free(w->log_warning);
+	free(w->volumes_dir);
 	free(w);
 }
 
@@ -149,6 +153,25 @@ static void outcome_of(const struct container_status *st, struct wait_outcome *w
 		w->reason = EXIT_REASON_SIGNAL;
 	else
 		w->reason = EXIT_REASON_EXITED;
+}
+
+/* "{id}-anon-k": kept across retries (as Docker keeps a restarted
+ * container's), scratch once the execution ends. */
+static void remove_anonymous_volumes(const char *volumes_dir, const char *id) {
+	_cleanup_free_ char *prefix = xasprintf("%s-anon-", id);
+	_cleanup_close_ int dfd = open(volumes_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (dfd < 0)
+		return;
+	d = fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3));
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (strneq(de->d_name, prefix, strlen(prefix)))
+			rm_rf_at(dfd, de->d_name);
+	closedir(d);
 }
 
 /* Keep the log (appended to earlier attempts'), remove the container. */
@@ -187,6 +210,8 @@ static void finish_work(void *p) {
 		w->result = 0;
 	if (w->result < 0)
 		w->err = TAKE_PTR(err);
+	else if (w->volumes_dir)
+		remove_anonymous_volumes(w->volumes_dir, w->id);
 }
 
 static struct exec_work *work_new(struct execution *e, enum work_kind kind) {
@@ -323,6 +348,10 @@ static void launch_finish(struct execution *e, enum work_kind kind, const struct
 	w = work_new(e, kind);
 	if (out)
 		w->w = *out;
+	/* the outcome is known now: is this the last attempt? */
+	if (kind == WORK_STOP || jobs_attempt_outcome(out && out->reason == EXIT_REASON_EXITED && out->exit_code == 0,
+	                                              e->cancel, e->attempts, e->backoff_limit) != ATTEMPT_RETRY)
+		w->volumes_dir = xstrdup(e->job->js->volumes_dir);
 	manager_work(e->job->js->m, finish_work, finish_done, w);
 }
 

@@ -54,7 +54,8 @@ struct job {
 
 struct jobs {
 	struct manager *m;
-	char *dir; /* ROOT/jobs */
+	char *dir;         /* ROOT/jobs */
+	char *volumes_dir; /* ROOT/volumes: the runtime's, where anonymous volumes live */
 	struct job **jobs;
 	size_t n_jobs;
 	uint64_t seq;

@@ -301,8 +301,9 @@ struct execution *job_submit(struct job *j, const char *trigger, struct za_error
 	js->pending++;
 	execution_save(e);
 	if (js->active + js->pending > JOBS_RUNNING_MAX)
-		execution_event(e, "JobQueued", "%zu executions hold a container (at most %d at once); queued",
-		                js->active, JOBS_RUNNING_MAX);
+		execution_event(e, "JobQueued",
+		                "%zu executions ahead of it on this node (at most %d run at once); queued",
+		                js->active + js->pending - 1, JOBS_RUNNING_MAX);
 	job_trim(j);
 	jobs_kick(js);
 	return e;
@@ -396,6 +397,10 @@ void jobs_sync(struct jobs *js, const char *deployment, const struct spec_deploy
 			j = job_new(js, deployment, sp);
 		j->spec = sp;
 		j->removed = false;
+		if (sp->n_init_steps > 0)
+			event_emit(js->m->events, "InitStepsIgnored", deployment, sp->name, NULL,
+			           "a %s runs no init steps (%zu given); put them in its command",
+			           spec_rtype_to_string(sp->rtype), sp->n_init_steps);
 		if (sp->rtype == SPEC_RTYPE_CRON)
 			job_cron_arm(j); /* from now: a changed schedule counts at once */
 		else
@@ -504,9 +509,9 @@ static int no_such(struct jobs *js, const char *deployment, const char *name, co
 
 	if (s)
 		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT,
-		                     "no such %s '%s': '%s' is a service of rtype %s; only jobs and crons run on "
-		                     "request",
-		                     what, name, name, spec_rtype_to_string(s->spec->rtype));
+		                     "no such %s '%s': it is a service (rtype: %s) and runs replicas; only jobs and "
+		                     "crons run on request",
+		                     what, name, spec_rtype_to_string(s->spec->rtype));
 	if (deployment)
 		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, ENOENT, "no such %s '%s' in deployment '%s'", what,
 		                     name, deployment);
@@ -707,6 +712,7 @@ int jobs_new(struct manager *m, const char *root_dir, struct jobs **ret) {
 
 	js->m = m;
 	js->dir = xasprintf("%s/jobs", root_dir ? root_dir : ".");
+	js->volumes_dir = xasprintf("%s/volumes", root_dir ? root_dir : ".");
 	*ret = js;
 	return 0;
 }
@@ -728,6 +734,7 @@ struct jobs *jobs_free(struct jobs *js) {
 	free(js->jobs);
 	sd_event_source_disable_unref(js->kick);
 	free(js->dir);
+	free(js->volumes_dir);
 	free(js);
 	return NULL;
 }

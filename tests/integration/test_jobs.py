@@ -178,7 +178,8 @@ def test_failing_job_is_retried_backoff_limit_times(dd, down):
       rtype: job
       backoff_limit: 2
       image: { name: "IMAGE" }
-      command: { entrypoint: ["sh", "-c", "echo attempt; exit 4"] }
+      command: { entrypoint: ["sh", "-c", "echo attempt >> /scratch/n; cat /scratch/n | wc -l; exit 4"] }
+      storage: [{ type: anonymous, target: /scratch }]
     """)
     r = dd.cli("job", "run", "--wait", "flaky")
     assert r.returncode == 4, show(r, dd)
@@ -188,9 +189,12 @@ def test_failing_job_is_retried_backoff_limit_times(dd, down):
     types = [x["type"] for x in events(dd, "jobs-retry") if x.get("replica") == "flaky-run-1"]
     assert types.count("JobStarted") == 3 and types.count("JobRetrying") == 2, types
     assert types[-1] == "JobFailed", types
-    # every attempt's output is kept
-    assert dd.cli("job", "logs", "flaky-run-1").stdout == "attempt\n" * 3
+    # every attempt's output is kept; the anonymous volume lived across the
+    # attempts (as a restarted container's does) and went with the execution
+    assert [line.strip() for line in dd.cli("job", "logs", "flaky-run-1").stdout.splitlines()] == ["1", "2", "3"]
     assert "flaky-run-1" not in container_ids(dd)
+    vols = dd.root / "volumes"
+    assert not (vols.is_dir() and [v for v in os.listdir(vols) if v.startswith("flaky-")])
 
 
 def test_cancel_a_running_job(dd, down):
@@ -205,6 +209,8 @@ def test_cancel_a_running_job(dd, down):
     assert r.returncode == 0, show(r, dd)
     wait_for("running", lambda: execution(dd, "long-run-1")["status"] == "running")
     assert "long-run-1" in container_ids(dd)
+    # a running one's log is its container's
+    wait_for("live log", lambda: dd.cli("job", "logs", "long-run-1").stdout == "started\n")
     t0 = time.monotonic()
     r = dd.cli("job", "cancel", "long-run-1")
     assert r.returncode == 0 and r.stdout.strip() == "long-run-1 cancelled", show(r, dd)
