@@ -65,8 +65,8 @@ int bundle_write_wasm(const struct bundle_wasm_options *o, struct za_error **ret
 		opts = json_pack("[s, s]", "rbind", "rprivate");
 		if (m->readonly)
 			json_array_append_new(opts, json_string("ro"));
-		json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:o}", "destination", m->target, "type", "bind",
-		                                        "source", src, "options", opts));
+		json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:o}", "destination", m->target, "type",
+		                                        "bind", "source", src, "options", opts));
 	}
 
 	if (cfg->resources.memory)
