@@ -83,8 +83,21 @@ static void job_free(struct job *j) {
 	free(j);
 }
 
+static int do_inspect(struct job *j);
+
 static void job_done(void *p) {
 	struct job *j = p;
+	struct daemon *d = j->cs->daemon;
+
+	/* a replica: what the service manager knows (health, restarts) */
+	if (j->fn == do_inspect && json_is_object(j->reply) && d->replica_status) {
+		json_t *rs = d->replica_status(d->replica_status_ctx, j->id);
+		static const char *const keys[] = { "health", "restarts", "deployment", "service", NULL };
+		for (size_t i = 0; rs && keys[i]; i++)
+			if (json_object_get(rs, keys[i]))
+				json_object_set(j->reply, keys[i], json_object_get(rs, keys[i]));
+		json_decref(rs);
+	}
 
 	if (j->err) {
 		log_debug("%s %s: %s", api_request_method(j->req) ?: "?", api_request_path(j->req) ?: "?",

@@ -247,6 +247,11 @@ static int handle_events(struct api_request *req, void *userdata) {
 
 /* --- lifetime ------------------------------------------------------------------------------ */
 
+static json_t *replica_status(void *ctx, const char *id) {
+	struct deployments *ds = ctx;
+	return manager_replica_status(ds->m, id);
+}
+
 static void deployments_free(void *userdata) {
 	struct deployments *ds = userdata;
 
@@ -269,6 +274,7 @@ static void on_stop_hook(struct daemon *d, void *userdata) {
 static void on_exit_hook(struct daemon *d, void *userdata) {
 	struct deployments *ds = userdata;
 
+	d->replica_status = NULL;
 	on_stop_hook(d, ds);
 	manager_shutdown(ds->m);
 	/* results of the last workers are queued: free after them */
@@ -305,6 +311,8 @@ int api_deployments_register(struct daemon *d, struct za_error **reterr) {
 		free(ds);
 		return r;
 	}
+	d->replica_status = replica_status;
+	d->replica_status_ctx = ds;
 	daemon_add_hook(d, DAEMON_HOOK_STOP, on_stop_hook, ds);
 	daemon_add_hook(d, DAEMON_HOOK_EXIT, on_exit_hook, ds);
 	api_server_add_route(d->api, "POST", "/v1/deployments", handle_deploy, ds);

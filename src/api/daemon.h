@@ -6,6 +6,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
@@ -74,6 +75,11 @@ struct daemon {
 	void *images;            /* owned by api-images.c */
 	struct secrets *secrets; /* the secret store (api-secrets.c creates it) */
 	struct runtime *runtime; /* the container runtime (oci) */
+	/* The service manager's view of a replica container (health, restarts,
+	 * deployment, service) for inspect; NULL when it is not a replica.
+	 * Loop thread only; set by api-deployments.c. */
+	json_t *(*replica_status)(void *ctx, const char *id);
+	void *replica_status_ctx;
 
 	/* private to daemon.c */
 	char *socket_path;

@@ -649,6 +649,18 @@ json_t *manager_status(struct manager *m, const char *deployment) {
 	return a;
 }
 
+json_t *manager_replica_status(struct manager *m, const char *id) {
+	struct replica *r = manager_find_replica(m, id);
+	json_t *j;
+
+	if (!r)
+		return NULL;
+	j = replica_status(r);
+	json_object_set_new(j, "deployment", json_string(r->svc->dep->name));
+	json_object_set_new(j, "service", json_string(r->svc->name));
+	return j;
+}
+
 struct event_bus *manager_events(struct manager *m) {
 	return m->events;
 }

@@ -75,5 +75,8 @@ int manager_scale(struct manager *m, const char *deployment, const char *service
 json_t *manager_status(struct manager *m, const char *deployment);
 
 struct event_bus *manager_events(struct manager *m);
+/* A replica's status (manager_status's replica object plus deployment and
+ * service), or NULL when id is not a replica. New reference. */
+json_t *manager_replica_status(struct manager *m, const char *id);
 /* The deployments' jobs and crons (service/jobs.h). */
 struct jobs *manager_jobs(struct manager *m);

@@ -137,6 +137,9 @@ def test_deploy_in_dependency_order_with_health_and_replicas(dd, down):
     first_web = min(e["seq"] for e in evs if e["type"] == "ContainerStarted" and e["service"] == "web")
     assert healthy_db < first_web, evs
     wait_for("web healthy", lambda: all(r["health"]["status"] == "healthy" for r in replicas(dd, "shop", "web")))
+    info = json.loads(dd.cli("inspect", "--json", "web-rep-1").stdout)[0]
+    assert info["health"]["status"] == "healthy" and info["service"] == "web" and info["deployment"] == "shop", info
+    assert info["health"]["checks"] >= 1 and info["restarts"] == 0, info
     r = dd.cli("ps", "--json")
     ids = {c["id"] for c in json.loads(r.stdout)}
     assert {"db-rep-1", "web-rep-1", "web-rep-2"} <= ids
