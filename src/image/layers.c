@@ -175,7 +175,11 @@ static void *unpack_thread(void *userdata) {
 	struct layer_task *t = userdata;
 	char buf[1 << 16];
 
-	t->unpack_r = layer_unpack(t->unpack_fd, t->tmp_fd, &t->got_diff_id, &t->stats, &t->unpack_err);
+	if (layer_media_type_is_wasm(t->desc->media_type))
+		t->unpack_r = layer_store_file(t->unpack_fd, t->tmp_fd, LAYER_MODULE_FILE_NAME, UINT64_C(256) << 20,
+		                               &t->got_diff_id, &t->stats, &t->unpack_err);
+	else
+		t->unpack_r = layer_unpack(t->unpack_fd, t->tmp_fd, &t->got_diff_id, &t->stats, &t->unpack_err);
 	if (t->unpack_r < 0)
 		atomic_store(&t->unpack_failed, true);
 	/* Drain, so the writer side never blocks on a full pipe. */

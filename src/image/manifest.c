@@ -464,6 +464,8 @@ int layer_media_type_compression(const char *media_type, enum layer_compression 
 		{ "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", LAYER_COMPRESSION_GZIP },
 		{ "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", LAYER_COMPRESSION_ZSTD },
 		{ "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", LAYER_COMPRESSION_GZIP },
+		{ MEDIA_TYPE_WASM_LAYER, LAYER_COMPRESSION_NONE },
+		{ MEDIA_TYPE_WASM_CONTENT_LAYER, LAYER_COMPRESSION_NONE },
 	};
 
 	for (size_t i = 0; media_type && i < ELEMENTSOF(table); i++)
@@ -473,4 +475,9 @@ int layer_media_type_compression(const char *media_type, enum layer_compression 
 		}
 	return za_error_make(reterr, ZA_ERROR_PULL_FAILED, EPROTONOSUPPORT, "unsupported layer media type '%s'",
 	                     strna(media_type));
+}
+
+bool layer_media_type_is_wasm(const char *media_type) {
+	return media_type &&
+	       (streq(media_type, MEDIA_TYPE_WASM_LAYER) || streq(media_type, MEDIA_TYPE_WASM_CONTENT_LAYER));
 }

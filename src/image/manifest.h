@@ -113,5 +113,10 @@ enum layer_compression {
 	_LAYER_COMPRESSION_INVALID = -1,
 };
 /* The compression of a layer media type; unknown types (including foreign
- * and wasm layers) fail with a pull_failed error naming the type. */
+ * layers) fail with a pull_failed error naming the type. */
 int layer_media_type_compression(const char *media_type, enum layer_compression *ret, struct za_error **reterr);
+/* A WebAssembly module layer (the module's bytes, not a tarball): its
+ * snapshot is one file, module.wasm. */
+#define MEDIA_TYPE_WASM_LAYER         "application/wasm"
+#define MEDIA_TYPE_WASM_CONTENT_LAYER "application/vnd.wasm.content.layer.v1+wasm"
+bool layer_media_type_is_wasm(const char *media_type);

@@ -13,6 +13,7 @@
 #include <poll.h>
 
 #include "basic/alloc.h"
+#include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/banned.h"
 
@@ -249,4 +250,53 @@ finish:
 int layer_unpack(int fd, int dir_fd, char **ret_diff_id, struct layer_unpack_stats *ret_stats,
                  struct za_error **reterr) {
 	return layer_unpack_limited(fd, dir_fd, NULL, ret_diff_id, ret_stats, reterr);
+}
+
+int layer_store_file(int fd, int dir_fd, const char *name, uint64_t max_bytes, char **ret_diff_id,
+                     struct layer_unpack_stats *ret_stats, struct za_error **reterr) {
+	_cleanup_close_ int out = -1;
+	_cleanup_free_ char *buf = xmalloc(BUF_SIZE);
+	struct sha256 sha;
+	uint64_t total = 0;
+	char *hex;
+	int r = 0;
+
+	out = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (out < 0)
+		return za_error_make(reterr, ZA_ERROR_PULL_FAILED, errno, "cannot create '%s': %m", name);
+	sha256_init(&sha);
+	for (;;) {
+		ssize_t n = read(fd, buf, BUF_SIZE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, errno, "cannot read the layer: %m");
+			break;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (max_bytes && total > max_bytes) {
+			r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, EFBIG,
+			                  "the module layer is larger than %" PRIu64 " bytes", max_bytes);
+			break;
+		}
+		sha256_update(&sha, buf, (size_t)n);
+		r = loop_write(out, buf, (size_t)n);
+		if (r < 0) {
+			r = za_error_make(reterr, ZA_ERROR_PULL_FAILED, r, "cannot write '%s': %m", name);
+			break;
+		}
+	}
+	if (r < 0) {
+		sha256_release(&sha);
+		return r;
+	}
+	hex = xmalloc(DIGEST_SHA256_LEN + 1);
+	sha256_final(&sha, hex);
+	sha256_release(&sha);
+	*ret_diff_id = hex;
+	if (ret_stats)
+		*ret_stats = (struct layer_unpack_stats){ .entries = 1, .bytes = total };
+	return 0;
 }

@@ -55,3 +55,9 @@ int layer_unpack(int fd, int dir_fd, char **ret_diff_id, struct layer_unpack_sta
                  struct za_error **reterr);
 int layer_unpack_limited(int fd, int dir_fd, const struct layer_unpack_limits *limits, char **ret_diff_id,
                          struct layer_unpack_stats *ret_stats, struct za_error **reterr);
+
+/* A layer that is one file, not a tarball (a WebAssembly module layer):
+ * its bytes into DIR/name, the diff id (sha256 hex) as for a tar layer. */
+#define LAYER_MODULE_FILE_NAME "module.wasm"
+int layer_store_file(int fd, int dir_fd, const char *name, uint64_t max_bytes, char **ret_diff_id,
+                     struct layer_unpack_stats *ret_stats, struct za_error **reterr);

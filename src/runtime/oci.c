@@ -26,6 +26,7 @@
 #include "image/layers.h"
 #include "image/manifest.h"
 #include "image/overlay.h"
+#include "image/unpack.h"
 #include "runtime/bundle.h"
 #include "runtime/netns.h"
 #include "runtime/oci-internal.h"
@@ -486,36 +487,69 @@ static int spawn_shim(struct oci *o, const struct oci_record *rec, pid_t *ret_sh
 	                     len ? line : "nothing", status);
 }
 
-static int write_wasm_bundle(struct oci *o, const struct container_config *cfg, const struct oci_image_config *image,
-                             const char *bundle, const char *rootfs, const char *module, struct za_error **reterr) {
+static int write_wasm_bundle(struct oci *o, const struct container_config *cfg, const char *bundle, const char *rootfs,
+                             const char *module, const char *argv0, char *const *args, struct za_error **reterr) {
 	_cleanup_free_ char *volumes = xasprintf("%s/volumes", o->root_dir), *cg = xasprintf("/zlayer/%s", cfg->id);
-	_cleanup_strv_free_ char **argv = NULL;
 	struct bundle_wasm_options wo = { .bundle_dir = bundle,
 		                          .rootfs = rootfs,
 		                          .cfg = cfg,
 		                          .module_path = module,
+		                          .argv0 = argv0,
+		                          .args = args,
 		                          .cgroups_path = cg,
 		                          .volumes_dir = volumes,
 		                          .cache_dir = o->wasm_cache_dir,
 		                          .max_memory = cfg->wasm_max_memory,
 		                          .timeout_nsec = cfg->wasm_timeout_nsec };
 	struct stat st;
-	int r;
 
 	if (stat(module, &st) < 0 || !S_ISREG(st.st_mode))
 		return za_error_make(reterr, ZA_ERROR_CREATE_FAILED, errno ? errno : EISDIR,
 		                     "WebAssembly module '%s' is not a readable file", module);
-	if (cfg->wasm_module)
-		wo.args = cfg->args; /* file: the module, then the run's arguments */
-	else {
-		/* an image: its entrypoint is the module, the rest are arguments */
-		r = bundle_resolve_args(image, cfg, &argv, reterr);
-		if (r < 0)
-			return r;
-		wo.argv0 = argv[0];
-		wo.args = argv + 1;
-	}
 	return bundle_write_wasm(&wo, reterr);
+}
+
+static bool ends_with_wasm(const char *s) {
+	size_t n = s ? strlen(s) : 0;
+	return n > 5 && streq(s + n - 5, ".wasm");
+}
+
+/* An image of a WebAssembly module: its config says os wasi (wasip1) or
+ * arch wasm32 (wasm), or its entrypoint is a .wasm file. The module is the
+ * entrypoint in the rootfs, else the module.wasm a module layer made. */
+static int image_wasm_module(const struct oci_image_config *image, const struct container_config *cfg,
+                             const char *rootfs, char **ret_module, char ***ret_argv, struct za_error **reterr) {
+	_cleanup_strv_free_ char **argv = NULL;
+	bool wasm_image =
+	        (image->os && (streq(image->os, "wasi") || streq(image->os, "wasip1"))) ||
+	        (image->architecture && (streq(image->architecture, "wasm32") || streq(image->architecture, "wasm")));
+	int r;
+
+	r = bundle_resolve_args(image, cfg, &argv, NULL);
+	if (r >= 0 && ends_with_wasm(argv[0]))
+		wasm_image = true;
+	if (!wasm_image)
+		return 0;
+	if (r >= 0 && ends_with_wasm(argv[0]))
+		*ret_module = xasprintf("%s/%s", rootfs, argv[0][0] == '/' ? argv[0] + 1 : argv[0]);
+	else {
+		/* no .wasm entrypoint: the module layer's file, the args as given */
+		strv_free(argv);
+		argv = NULL;
+		strv_push(&argv, LAYER_MODULE_FILE_NAME);
+		STRV_FOREACH (a, r >= 0 && cfg->args ? cfg->args : NULL)
+			strv_push(&argv, *a);
+		*ret_module = xasprintf("%s/%s", rootfs, LAYER_MODULE_FILE_NAME);
+	}
+	if (access(*ret_module, R_OK) < 0) {
+		r = za_error_make(reterr, ZA_ERROR_CREATE_FAILED, errno,
+		                  "the image is a WebAssembly image but has no module at '%s'", *ret_module);
+		free(*ret_module);
+		*ret_module = NULL;
+		return r;
+	}
+	*ret_argv = TAKE_PTR(argv);
+	return 1;
 }
 
 static int oci_create(struct runtime *rt, const struct container_config *cfg, struct za_error **reterr) {
@@ -527,6 +561,7 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 	struct oci_record rec = {};
 	struct network_attachment att = {};
 	_cleanup_free_ char *module = NULL;
+	_cleanup_strv_free_ char **wasm_argv = NULL;
 	bool wasm;
 	int r;
 
@@ -564,17 +599,13 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot create the container's directories: %m");
 	if (r >= 0 && !wasm && (r = overlay_mount(lowers, upper, work, u.rootfs, reterr)) >= 0)
 		u.mounted = true;
-	/* An image for os wasi runs its entrypoint module from its rootfs. */
-	if (r >= 0 && !wasm && image.os && streq(image.os, "wasi")) {
-		_cleanup_strv_free_ char **argv = NULL;
-		r = bundle_resolve_args(&image, cfg, &argv, reterr);
-		if (r >= 0) {
-			module = xasprintf("%s/%s", u.rootfs, argv[0][0] == '/' ? argv[0] + 1 : argv[0]);
-			wasm = true;
-		}
+	if (r >= 0 && !wasm) {
+		r = image_wasm_module(&image, cfg, u.rootfs, &module, &wasm_argv, reterr);
+		wasm = r > 0;
 	}
 	if (r >= 0 && wasm)
-		r = write_wasm_bundle(o, cfg, &image, bundle, u.rootfs, module ? module : cfg->wasm_module, reterr);
+		r = write_wasm_bundle(o, cfg, bundle, u.rootfs, module ? module : cfg->wasm_module,
+		                      wasm_argv ? wasm_argv[0] : NULL, wasm_argv ? wasm_argv + 1 : cfg->args, reterr);
 	/* bridge: our own named netns wired by CNI; none: runc makes an empty
 	 * one (lo up); host: no namespace. WebAssembly: sockets only through
 	 * preopens, no network. */
@@ -624,9 +655,9 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		rec.tty = cfg->tty;
 		rec.log_max_size = cfg->log_max_size;
 		rec.created_ns = now_ns();
-		if (cfg->wasm_module) {
-			strv_push(&rec.args, cfg->wasm_module);
-			STRV_FOREACH (a, cfg->args)
+		if (cfg->wasm_module || wasm_argv) {
+			strv_push(&rec.args, module ? module : cfg->wasm_module);
+			STRV_FOREACH (a, wasm_argv ? wasm_argv + 1 : cfg->args)
 				strv_push(&rec.args, *a);
 		} else
 			(void)bundle_resolve_args(&image, cfg, &rec.args, NULL);

@@ -143,6 +143,46 @@ def test_container_operations(wd, mods):
     assert "wsleep" not in {c["id"] for c in json.loads(wd.cli("ps", "-a", "--json").stdout)}
 
 
+def oci_wasm_layout(path, module_bytes, config_extra=None):
+    """An OCI image layout whose one layer is the module itself (mediaType
+    application/wasm), config os wasi / architecture wasm32."""
+    import hashlib
+    blobs = path / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data):
+        d = hashlib.sha256(data).hexdigest()
+        (blobs / d).write_bytes(data)
+        return f"sha256:{d}", len(data)
+
+    layer, lsize = put(module_bytes)
+    cfg = {"architecture": "wasm32", "os": "wasi", "rootfs": {"type": "layers", "diff_ids": [layer]},
+           "config": config_extra or {}}
+    c, csize = put(json.dumps(cfg).encode())
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": csize},
+           "layers": [{"mediaType": "application/wasm", "digest": layer, "size": lsize}]}
+    m, msize = put(json.dumps(man).encode())
+    (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": m, "size": msize,
+         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}))
+
+
+def test_an_image_whose_layer_is_the_module(wd, mods, tmp_path):
+    layout = tmp_path / "layout"
+    oci_wasm_layout(layout, mods["hello"].read_bytes())
+    r = wd.cli("load", f"oci-layout:{layout}:latest")
+    assert r.returncode == 0, show(r, wd)
+    digest = json.loads(wd.cli("images", "--json").stdout)
+    r = wd.cli("tag", f"oci-layout:{layout}:latest", "wasm-hello:1")
+    assert r.returncode == 0, show(r, wd)
+    r = wd.cli("run", "--rm", "-e", "EXIT=5", "wasm-hello:1", "arg1")
+    assert r.returncode == 5, show(r, wd)
+    assert r.stdout.startswith("argc=2\nargv[0]=module.wasm\nargv[1]=arg1\n"), show(r)
+    assert digest
+
+
 def test_invalid_module_fails_to_start_and_leaves_nothing(wd, tmp_path):
     bad = tmp_path / "bad.wasm"
     bad.write_bytes(b"\0asm\x02\0\0\0garbage")
