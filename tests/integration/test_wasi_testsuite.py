@@ -285,6 +285,21 @@ def test_corrupted_object_is_rebuilt(wasm_bin, fixtures, tmp_path):
     assert so.read_bytes() != bytes(data)
 
 
+def test_concurrent_cold_starts_translate_once(wasm_bin, fixtures, tmp_path):
+    """Starts of one module racing on an empty cache: the lock makes one of
+    them run wasm2c, the others wait for its output and reuse it."""
+    cache = tmp_path / "cache"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ZLAYER_WASM_TIMING": "1"}
+    procs = [subprocess.Popen([wasm_bin, "run", "--cache-dir", str(cache), "--tier", "tcc", str(fixtures["hello"])],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for _ in range(4)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert all(rc == 0 and out.startswith(b"argc=1\n") for out, _, rc in results), results
+    translated = [timing(subprocess.CompletedProcess([], 0, out, err))["wasm2c"] != "0.00ms"
+                  for out, err, _ in results]
+    assert translated.count(True) == 1, results
+    assert not list(cache.glob(".tmp-*"))
+
+
 def test_unwritable_cache_still_runs(wasm_bin, fixtures, tmp_path):
     """No usable cache: tcc in a temporary directory, nothing left behind."""
     p = run(wasm_bin, fixtures["hello"], cache="/proc/zlayer-no-cache", env={"ZLAYER_WASM_TIMING": "1"})
@@ -334,6 +349,7 @@ class Oci:
         self.bundle = tmp_path / "bundle"
         self.cache = tmp_path / "cache"
         self.cgroup = f"/zlayer-wasm-test/{cid}"
+        self.shims = []  # pids of shims a test started, stopped at cleanup
         self.bundle.mkdir()
 
     def write(self, module, args, annotations=None, mounts=(), resources=None, terminal=False):
@@ -366,6 +382,12 @@ class Oci:
         return json.loads(p.stdout)
 
     def cleanup(self):
+        for pid in self.shims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            gone(pid)
         self("delete", "--force", self.id)
         for d in cgroup_dirs(self.cgroup):
             for x in (d, d.parent):  # the leaf, then the tests' parent when empty
@@ -523,23 +545,26 @@ def test_oci_readonly_bind(container, fixtures, tmp_path):
 
 @oci
 @pytest.mark.skipif(not os.access(SHIM, os.X_OK), reason=f"zlayer-shim not built at {SHIM}")
-@pytest.mark.parametrize("start_flag", [False, True], ids=["create-start", "run-detach"])
-def test_oci_through_the_shim(container, fixtures, tmp_path, start_flag):
-    """zlayer-shim runs zlayer-wasm instead of runc: the report line, the
+@pytest.mark.parametrize("mode", ["create-start", "run-detach", "tty"])
+def test_oci_through_the_shim(container, fixtures, tmp_path, mode):
+    """zlayer-shim runs zlayer-wasm instead of runc (create + start, or
+    run --detach with --start, or with a terminal): the report line, the
     guest's output in the JSON log, its exit status in exit.json."""
     c = container
-    c.write(fixtures["hello"], ["via-shim"], annotations={})
+    c.write(fixtures["hello"], ["via-shim"], terminal=mode == "tty")
     (c.bundle / "config.json").write_text(
         (c.bundle / "config.json").read_text().replace('"A=B"', '"A=B", "EXIT=3"'))
     state, log = tmp_path / "state", tmp_path / "container.log"
     cmd = [SHIM, "--id", c.id, "--bundle", str(c.bundle), "--state-dir", str(state), "--runtime", c.bin,
-           "--runtime-root", str(c.root), "--log-file", str(log)] + (["--start"] if start_flag else [])
+           "--runtime-root", str(c.root), "--log-file", str(log)]
+    cmd += {"create-start": [], "run-detach": ["--start"], "tty": ["--start", "--tty"]}[mode]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                        timeout=60)
     report = p.stdout.decode()
     assert report.startswith("ok "), report
     shim_pid, init_pid = map(int, report.split()[1:])
-    if not start_flag:
+    c.shims.append(shim_pid)
+    if mode == "create-start":
         s = c("start", c.id)
         assert s.returncode == 0, s.stderr
     deadline = time.monotonic() + 20
@@ -547,8 +572,9 @@ def test_oci_through_the_shim(container, fixtures, tmp_path, start_flag):
         time.sleep(0.02)
     ex = json.loads((state / "exit.json").read_text())
     assert ex["exit_code"] == 3 and ex["signal"] == 0
+    eol = "\r\n" if mode == "tty" else "\n"
     lines = [json.loads(x)["log"] for x in log.read_text().splitlines()]
-    assert lines[:3] == ["argc=2\n", "argv[0]=hello.wasm\n", "argv[1]=via-shim\n"]
+    assert lines[:3] == [f"argc=2{eol}", f"argv[0]=hello.wasm{eol}", f"argv[1]=via-shim{eol}"]
     with open(state / "control", "w") as f:
         f.write("collected\n")
     assert gone(shim_pid) and gone(init_pid)

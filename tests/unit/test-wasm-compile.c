@@ -247,6 +247,36 @@ static void test_lock_busy(void **state) {
 	free(lock);
 }
 
+static void test_failed_build_not_retried(void **state) {
+	struct strbuf sb = STRBUF_INIT;
+	struct wasm_load_options o = { .cache_dir = cache, .tier = WASM_TIER_AUTO };
+	struct wasm_code *code = NULL;
+	struct za_error *err = NULL;
+	char *failed;
+
+	module(&sb, "\x01\x01\x01\x01\x0b", 5);
+	assert_int_equal(wasm_code_load(sb.buf, sb.len, &o, &code, &err), 0);
+	assert_true(code->want_build);
+	failed = path_of(code->hex, ".so.failed", false);
+	setenv("ZLAYER_WASM_CC", "false", 1);
+	assert_true(wasm_cache_build_so(cache, code->hex, true, &err) < 0);
+	unsetenv("ZLAYER_WASM_CC");
+	assert_non_null(strstr(err->message, "cannot compile module"));
+	err = za_error_free(err);
+	assert_int_equal(access(failed, F_OK), 0);
+	wasm_code_free(code);
+	/* no background retry storm: auto starts stop asking for a build */
+	assert_int_equal(wasm_code_load(sb.buf, sb.len, &o, &code, &err), 0);
+	assert_int_equal(code->tier, WASM_TIER_TCC);
+	assert_false(code->want_build);
+	/* a synchronous build still tries, and clears the mark */
+	assert_int_equal(wasm_cache_build_so(cache, code->hex, true, &err), 0);
+	assert_int_equal(access(failed, F_OK), -1);
+	wasm_code_free(code);
+	free(failed);
+	strbuf_release(&sb);
+}
+
 /* The prelude's builtins against gcc's, through libtcc. */
 static void test_prelude_builtins(void **state) {
 	static const uint64_t values[] = { 1,
@@ -324,6 +354,7 @@ int main(void) {
 		cmocka_unit_test(test_unusable_cache),
 		cmocka_unit_test(test_wasm2c_rejects),
 		cmocka_unit_test(test_lock_busy),
+		cmocka_unit_test(test_failed_build_not_retried),
 		cmocka_unit_test(test_prelude_builtins),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -27,10 +27,11 @@
 #include "runtime/wasm/wasm-compile-internal.h"
 #include "basic/banned.h"
 
-#define SUM_MAX      256
-#define TOOL_ERR_MAX (64u << 10)
-#define C_SOURCE_MAX (4ull << 30) /* wasm2c output of a 256 MiB module stays below */
-#define WASM2C_FLAGS "--no-debug-names"
+#define SUM_MAX         256
+#define TOOL_ERR_MAX    (64u << 10)
+#define C_SOURCE_MAX    (4ull << 30) /* wasm2c output of a 256 MiB module stays below */
+#define WASM2C_FLAGS    "--no-debug-names"
+#define BUILD_RETRY_SEC 600 /* after a failed background build */
 
 static const char *const tier_names[_WASM_TIER_MAX] = {
 	[WASM_TIER_AUTO] = "auto",
@@ -240,7 +241,7 @@ int wasm_run_tool(char *const *argv, int *ret_status, char **ret_err) {
 static int translate(const char *dir, const char *hex, const void *wasm, size_t len, struct wasm_timing *t,
                      struct za_error **reterr) {
 	_cleanup_free_ char *tmp = xasprintf("%s/.tmp-%s-XXXXXX", dir, hex), *in = NULL, *c = NULL, *h = NULL;
-	_cleanup_free_ char *out = NULL, *errtext = NULL, *cfin = NULL, *hfin = NULL, *sumfin = NULL;
+	_cleanup_free_ char *errtext = NULL, *cfin = NULL, *hfin = NULL, *sumfin = NULL;
 	char sum[SUM_MAX];
 	uint64_t t0 = wasm_now_ns();
 	int status, r;
@@ -395,7 +396,22 @@ int wasm_cache_build_so(const char *dir, const char *hex, bool wait, struct za_e
 	}
 out:
 	rm_rf(tmp);
+	/* a failed build is remembered for a while: no background retry storm
+	 * of minute-long compiles; a synchronous build always tries */
+	_cleanup_free_ char *failed = cache_path(dir, hex, ".so.failed");
+	if (r < 0 && reterr && *reterr)
+		(void)write_file_atomic(failed, (*reterr)->message, strlen((*reterr)->message), 0644);
+	else if (r >= 0)
+		(void)unlink(failed);
 	return r;
+}
+
+/* Whether a background build failed less than BUILD_RETRY_SEC ago. */
+static bool build_failed_recently(const char *dir, const char *hex) {
+	_cleanup_free_ char *failed = cache_path(dir, hex, ".so.failed");
+	struct stat st;
+
+	return stat(failed, &st) == 0 && time(NULL) - st.st_mtime < BUILD_RETRY_SEC;
 }
 
 static int cache_dir_usable(const char *dir) {
@@ -545,7 +561,8 @@ int wasm_code_load(const void *wasm, size_t len, const struct wasm_load_options 
 			                  "cannot load the compiled module '%s/%s.so'", dir, code->hex);
 	} else if (r >= 0) {
 		r = load_tcc(code, tmpdir ? tmpdir : dir, c, clen, reterr);
-		code->want_build = r >= 0 && tier == WASM_TIER_AUTO && code->cache_dir;
+		code->want_build =
+		        r >= 0 && tier == WASM_TIER_AUTO && code->cache_dir && !build_failed_recently(dir, code->hex);
 	}
 	if (tmpdir)
 		rm_rf(tmpdir);

@@ -6,6 +6,7 @@
  *   mHEX.c mHEX.h    `wasm2c -n m` output     mHEX.c.sum sha256 of .c + .h
  *   HEX.so           cc -O2 -shared -fPIC     HEX.so.sum sha256 of the .so
  *   HEX.lock         flock: writing mHEX.c/.h HEX.so.lock flock: building .so
+ *   HEX.so.failed    the last cc error (no background retry for 10 minutes)
  * Every file is written as tmp + fsync + rename; an entry whose sum does not
  * match is rebuilt. */
 #pragma once

@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -244,41 +245,102 @@ static int try_start(struct wasm_instance *inst) {
 
 static struct wasm_instance *running;
 
+#if defined(__SANITIZE_ADDRESS__)
+#define GUEST_ON_THREAD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GUEST_ON_THREAD 1
+#endif
+#endif
+
+#ifdef GUEST_ON_THREAD
+/* AddressSanitizer does not follow swapcontext (a warning, and false
+ * reports on longjmp): sanitizer builds run the guest on a thread with the
+ * same stack and guard sizes instead. */
+static void *guest_thread(void *p) {
+	static uint8_t alt[ALT_STACK];
+	stack_t ss = { .ss_sp = alt, .ss_size = sizeof(alt) }, old = {};
+	pthread_attr_t attr;
+	void *lo;
+	size_t size;
+
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+			g.stack_lo = (uintptr_t)lo;
+			g.stack_hi = (uintptr_t)lo + size;
+		}
+		pthread_attr_destroy(&attr);
+	}
+	(void)sigaltstack(&ss, &old);
+	running->trap = try_start(running);
+	/* the sanitizer unmaps the thread's alternate stack at its exit */
+	(void)sigaltstack(&old, NULL);
+	return p;
+}
+
+static int run_guest(void) {
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, GUEST_STACK) != 0 ||
+	    pthread_attr_setguardsize(&attr, GUEST_STACK_GUARD) != 0 ||
+	    pthread_create(&t, &attr, guest_thread, NULL) != 0)
+		return -EAGAIN;
+	pthread_attr_destroy(&attr);
+	(void)pthread_join(t, NULL);
+	return 0;
+}
+#else
 static void guest_main(void) {
 	running->trap = try_start(running);
 }
 
-int wasm_instance_run(struct wasm_instance *inst) {
-	stack_t ss = { .ss_sp = xmalloc(ALT_STACK), .ss_size = ALT_STACK };
+static int run_guest(void) {
+	static uint8_t alt[ALT_STACK];
+	stack_t ss = { .ss_sp = alt, .ss_size = sizeof(alt) };
 	ucontext_t main_ctx, guest_ctx;
 	uint8_t *stack;
+	volatile int r = 0; /* getcontext() returns twice, as far as gcc knows */
+
+	/* guard below the stack: PROT_NONE, as the stack grows down into it */
+	stack = mmap(NULL, GUEST_STACK_GUARD + GUEST_STACK, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+	             0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	if (mprotect(stack + GUEST_STACK_GUARD, GUEST_STACK, PROT_READ | PROT_WRITE) < 0 ||
+	    sigaltstack(&ss, NULL) < 0 || getcontext(&guest_ctx) < 0)
+		r = -errno;
+	if (r >= 0) {
+		g.stack_lo = (uintptr_t)stack + GUEST_STACK_GUARD;
+		g.stack_hi = g.stack_lo + GUEST_STACK;
+		guest_ctx.uc_stack = (stack_t){ .ss_sp = stack + GUEST_STACK_GUARD, .ss_size = GUEST_STACK };
+		guest_ctx.uc_link = &main_ctx;
+		makecontext(&guest_ctx, guest_main, 0);
+		if (swapcontext(&main_ctx, &guest_ctx) < 0)
+			r = -errno;
+	}
+	g.stack_lo = g.stack_hi = 0;
+	(void)munmap(stack, GUEST_STACK_GUARD + GUEST_STACK);
+	return r;
+}
+#endif
+
+int wasm_instance_run(struct wasm_instance *inst) {
 	uint32_t code;
 	int r;
 
 	r = install_handlers(inst->timeout_ns);
 	if (r < 0) {
-		log_error_errno(r, "zlayer-wasm: cannot arm the timeout: %m");
+		say("zlayer-wasm: cannot arm the timeout\n");
 		return WASM_EXIT_TRAP;
 	}
-	/* guard below the stack: PROT_NONE, as the stack grows down into it */
-	stack = mmap(NULL, GUEST_STACK_GUARD + GUEST_STACK, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-	             0);
-	if (stack == MAP_FAILED || mprotect(stack + GUEST_STACK_GUARD, GUEST_STACK, PROT_READ | PROT_WRITE) < 0 ||
-	    sigaltstack(&ss, NULL) < 0 || getcontext(&guest_ctx) < 0) {
+	running = inst;
+	r = run_guest();
+	running = NULL;
+	if (r < 0) {
 		say("zlayer-wasm: cannot set up the guest's stack\n");
 		return WASM_EXIT_TRAP;
 	}
-	g.stack_lo = (uintptr_t)stack + GUEST_STACK_GUARD;
-	g.stack_hi = g.stack_lo + GUEST_STACK;
-	guest_ctx.uc_stack = (stack_t){ .ss_sp = stack + GUEST_STACK_GUARD, .ss_size = GUEST_STACK };
-	guest_ctx.uc_link = &main_ctx;
-	makecontext(&guest_ctx, guest_main, 0);
-	running = inst;
-	if (swapcontext(&main_ctx, &guest_ctx) < 0) {
-		say("zlayer-wasm: cannot switch to the guest's stack\n");
-		return WASM_EXIT_TRAP;
-	}
-	running = NULL;
 	if (wasi_ctx_exited(inst->wasi, &code))
 		return (int)(code & 0xff);
 	if (inst->trap == 0)

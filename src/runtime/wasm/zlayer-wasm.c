@@ -3,7 +3,9 @@
  * (`run MODULE.wasm ARGS`) or as an OCI runtime that zlayer-shim calls
  * instead of runc (see wasm-oci.h). Exit statuses of `run`: the guest's
  * proc_exit code (0 when _start returns), 134 after a trap, 124 after
- * --timeout, 125 when zlayer-wasm failed before the guest ran. */
+ * --timeout, 125 when zlayer-wasm failed before the guest ran.
+ * `build-cache --cache-dir DIR HEX` is internal: the detached background
+ * build of a cached module (see wasm_cache_spawn_build()). */
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
