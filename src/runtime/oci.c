@@ -801,12 +801,13 @@ static int oci_stop(struct runtime *rt, const char *id, uint64_t timeout_nsec, s
 /* `runc delete` of a stopped container without starting runc (a Go program
  * takes ~15 ms to start, more than the rest of a removal): for a stopped
  * container without poststop hooks runc removes its cgroups and its state
- * dir, and so does this. Anything else (crun, hooks, a cgroup still busy, a
+ * dir, and so does this (zlayer-wasm's state is laid out the same way). Anything else (crun, hooks, a cgroup still busy, a
  * state file not understood) is left to the runtime: -EOPNOTSUPP/-EBUSY.
  * -ENOENT: the runtime never had it (created, never started). */
-static int runtime_delete_stopped(struct oci *o, const char *id) {
-	_cleanup_free_ char *dir = xasprintf("%s/%s", o->runtime_root, id), *path = NULL, *buf = NULL;
-	const char *base = strrchr(o->runtime_path, '/') ? strrchr(o->runtime_path, '/') + 1 : o->runtime_path;
+static int runtime_delete_stopped(struct oci *o, const struct oci_record *rec, const char *id) {
+	const char *rpath = oci_runtime_path_of(o, rec);
+	_cleanup_free_ char *dir = xasprintf("%s/%s", oci_runtime_root_of(o, rec), id), *path = NULL, *buf = NULL;
+	const char *base = strrchr(rpath, '/') ? strrchr(rpath, '/') + 1 : rpath;
 	json_t *j, *paths, *poststop, *v;
 	const char *key;
 	size_t len;
@@ -814,7 +815,8 @@ static int runtime_delete_stopped(struct oci *o, const char *id) {
 
 	if (access(dir, F_OK) < 0)
 		return -errno;
-	if (!streq(base, "runc"))
+	/* zlayer-wasm keeps runc's state layout (cgroup_paths, no hooks) */
+	if (!streq(base, "runc") && !rec->wasm)
 		return -EOPNOTSUPP;
 	path = xasprintf("%s/state.json", dir);
 	r = read_full_file(path, 16 << 20, &buf, &len);
@@ -944,7 +946,7 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 	cdir = oci_container_dir(o, id);
 	rdir = oci_run_dir(o, id);
 	rootfs = xasprintf("%s/rootfs", rdir);
-	r = oci_pid_alive(rec.init_pid) ? -EBUSY : rec.wasm ? -EOPNOTSUPP : runtime_delete_stopped(o, id);
+	r = oci_pid_alive(rec.init_pid) ? -EBUSY : runtime_delete_stopped(o, &rec, id);
 	if (r < 0 && r != -ENOENT)
 		r = oci_runc(o, &rec, "delete", id, args, NULL);
 	if (r < 0)

@@ -161,8 +161,13 @@ static void test_manifest_and_config(void **state) {
 
 	assert_int_equal(layer_media_type_compression(MEDIA_TYPE_OCI_LAYER_ZSTD, &comp, NULL), 0);
 	assert_int_equal(comp, LAYER_COMPRESSION_ZSTD);
-	assert_int_equal(layer_media_type_compression("application/wasm", &comp, &err), -EPROTONOSUPPORT);
-	assert_string_equal(err->message, "unsupported layer media type 'application/wasm'");
+	/* a module layer: one file, uncompressed */
+	assert_int_equal(layer_media_type_compression("application/wasm", &comp, NULL), 0);
+	assert_int_equal(comp, LAYER_COMPRESSION_NONE);
+	assert_true(layer_media_type_is_wasm("application/vnd.wasm.content.layer.v1+wasm"));
+	assert_false(layer_media_type_is_wasm(MEDIA_TYPE_OCI_LAYER));
+	assert_int_equal(layer_media_type_compression("application/x-foreign", &comp, &err), -EPROTONOSUPPORT);
+	assert_string_equal(err->message, "unsupported layer media type 'application/x-foreign'");
 }
 
 static void test_digests(void **state) {
