@@ -423,37 +423,108 @@ const struct cli_verb cli_verb_events = {
 
 /* --- up ------------------------------------------------------------------------------------------ */
 
-static const char up_usage[] = "Usage: zlayer-agent up FILE\n"
+static const char up_usage[] = "Usage: zlayer-agent up [--for DURATION] FILE\n"
                                "\n"
-                               "Deploy FILE, then follow its events and health in the terminal until\n"
-                               "Ctrl-C (SIGINT or SIGTERM), then take the deployment down.\n";
+                               "Deploy FILE and print its status, then follow its events in the terminal\n"
+                               "until Ctrl-C (SIGINT or SIGTERM), or until DURATION has passed; then print\n"
+                               "the status once more and take the deployment down.\n"
+                               "\n"
+                               "  --for DURATION  take the deployment down after DURATION (\"60s\", \"5m\")\n";
+
+static int print_deployment_status(const char *name) {
+	_cleanup_free_ char *esc = api_client_escape(name), *path = xasprintf("/v1/deployments?name=%s", esc);
+	struct za_error *err = NULL;
+	json_t *reply = NULL, *a;
+
+	if (api_client_call("GET", path, NULL, &reply, &err) < 0)
+		return api_client_fail(err);
+	a = json_array();
+	json_array_append_new(a, reply);
+	print_status_table(a);
+	json_decref(a);
+	fflush(stdout);
+	return CLI_EXIT_OK;
+}
+
+/* Wait for SIGINT or SIGTERM, the follower's end (SIGCHLD) or the deadline
+ * (CLOCK_MONOTONIC ns, 0 = none); the signal, or 0 when the time is up. */
+static int up_wait(const sigset_t *set, uint64_t deadline) {
+	for (;;) {
+		struct timespec now, left;
+		int sig;
+
+		if (deadline == 0) {
+			if (sigwait(set, &sig) == 0)
+				return sig;
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		uint64_t t = (uint64_t)now.tv_sec * NSEC_PER_SEC + (uint64_t)now.tv_nsec;
+		if (t >= deadline)
+			return 0;
+		left.tv_sec = (time_t)((deadline - t) / NSEC_PER_SEC);
+		left.tv_nsec = (long)((deadline - t) % NSEC_PER_SEC);
+		sig = sigtimedwait(set, NULL, &left);
+		if (sig > 0)
+			return sig;
+		if (errno == EAGAIN)
+			return 0;
+	}
+}
 
 static int up_run(int argc, char *argv[]) {
+	static const struct option options[] = { { "for", required_argument, NULL, 'f' },
+		                                 { "help", no_argument, NULL, 'h' },
+		                                 {} };
 	_cleanup_free_ char *name = NULL;
+	uint64_t duration = 0, deadline = 0;
 	sigset_t set;
 	pid_t child;
-	int r, sig, status;
+	int r, c, sig, status;
 
-	if (cli_wants_help(argc, argv)) {
-		fputs(up_usage, stdout);
-		return CLI_EXIT_OK;
-	}
-	if (argc != 2) {
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+		switch (c) {
+		case 'f':
+			if (parse_duration(optarg, &duration) < 0 || duration == 0) {
+				fprintf(stderr, "error: --for takes a duration like \"60s\" or \"5m\", not '%s'\n",
+				        optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			fputs(up_usage, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(up_usage, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	if (argc - optind != 1) {
 		fputs(up_usage, stderr);
 		return CLI_EXIT_USAGE;
 	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGCHLD);
 	(void)sigprocmask(SIG_BLOCK, &set, NULL);
-	r = deploy_file(argv[1], false, &name);
+	r = deploy_file(argv[optind], false, &name);
 	if (r != CLI_EXIT_OK) {
 		/* a partial deployment would outlive us: take it down */
 		if (name)
 			(void)remove_deployment(name);
 		return r;
 	}
-	printf("deployment '%s' is up; following events (Ctrl-C takes it down)\n", name);
+	if (duration > 0) {
+		char buf[FORMAT_DURATION_MAX];
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		deadline = (uint64_t)now.tv_sec * NSEC_PER_SEC + (uint64_t)now.tv_nsec + duration;
+		printf("deployment '%s' is up; following events for %s (Ctrl-C takes it down sooner)\n", name,
+		       format_duration(buf, sizeof(buf), duration));
+	} else
+		printf("deployment '%s' is up; following events (Ctrl-C takes it down)\n", name);
 	fflush(stdout);
 	/* The event stream runs in a child so the signal ends it cleanly. */
 	child = fork();
@@ -466,10 +537,18 @@ static int up_run(int argc, char *argv[]) {
 		(void)signal(SIGINT, SIG_DFL);
 		_exit(follow_events(name, 0, true));
 	}
-	(void)sigwait(&set, &sig);
+	sig = up_wait(&set, deadline);
 	(void)kill(child, SIGTERM);
 	(void)waitpid(child, &status, 0);
-	printf("\ntaking deployment '%s' down...\n", name);
+	if (sig == 0)
+		printf("\ntime is up (--for)\n");
+	else if (sig == SIGCHLD)
+		printf("\nthe event stream ended\n");
+	else
+		printf("\n");
+	fflush(stdout);
+	(void)print_deployment_status(name);
+	printf("taking deployment '%s' down...\n", name);
 	fflush(stdout);
 	r = remove_deployment(name);
 	if (r == CLI_EXIT_OK)
@@ -477,9 +556,10 @@ static int up_run(int argc, char *argv[]) {
 	return r;
 }
 
-const struct cli_verb cli_verb_up = {
-	.name = "up", .summary = "deploy, follow, and take down on Ctrl-C", .usage = up_usage, .run = up_run
-};
+const struct cli_verb cli_verb_up = { .name = "up",
+	                              .summary = "deploy, follow, and take down on Ctrl-C or after a time",
+	                              .usage = up_usage,
+	                              .run = up_run };
 
 /* --- wasm ------------------------------------------------------------------------------------------ */
 

@@ -40,6 +40,9 @@ void oci_monitor_forget(struct oci_monitor *m, const char *id);
  * passed first; -ENOENT when id is not watched (removed); -ECANCELED when
  * the runtime is shutting down. */
 int oci_monitor_wait(struct oci_monitor *m, const char *id, int64_t timeout_ns, struct wait_outcome *ret);
+/* The exit of id's next run (it exited and starts again later): 1 and
+ * the outcome, -ENOENT when it is removed first, -ECANCELED. */
+int oci_monitor_wait_next(struct oci_monitor *m, const char *id, struct wait_outcome *ret);
 /* Until id is forgotten (removed). */
 int oci_monitor_wait_gone(struct oci_monitor *m, const char *id);
 

@@ -31,6 +31,7 @@ struct watch_entry {
 	int shim_pidfd, init_pidfd;
 	bool shim_dead, init_dead;
 	bool exited;
+	uint64_t runs; /* bumped each time it starts again */
 	struct wait_outcome outcome;
 	struct watch_entry *next;
 };
@@ -283,13 +284,24 @@ void oci_monitor_watch(struct oci_monitor *m, const char *id, pid_t shim_pid, pi
 
 	pthread_mutex_lock(&m->lock);
 	e = entry_find(m, id);
-	if (e) {
+	if (e && !e->exited) {
 		pthread_mutex_unlock(&m->lock);
 		return;
 	}
-	e = xnew(struct watch_entry, 1);
-	e->id = xstrdup(id);
-	e->token = m->next_token++;
+	if (e) {
+		/* started again: the same entry (waiters for its removal keep
+		 * waiting), watched anew */
+		entry_close(m, e);
+		e->exited = e->shim_dead = e->init_dead = false;
+		e->runs++;
+		e->token = m->next_token++;
+	} else {
+		e = xnew(struct watch_entry, 1);
+		e->id = xstrdup(id);
+		e->token = m->next_token++;
+		e->next = m->entries;
+		m->entries = e;
+	}
 	e->wd = inotify_add_watch(m->inofd, state, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR);
 	e->shim_pidfd = e->init_pidfd = -1;
 	fd = pidfd_for(shim_pid);
@@ -304,8 +316,6 @@ void oci_monitor_watch(struct oci_monitor *m, const char *id, pid_t shim_pid, pi
 		e->init_dead = true;
 	add_pidfd(m, e->shim_pidfd, e->token * 2);
 	add_pidfd(m, e->init_pidfd, e->token * 2 + 1);
-	e->next = m->entries;
-	m->entries = e;
 	/* It may have exited before the watches were in place. A pidfd of a
 	 * process that is already gone polls readable too. */
 	settle_and_notify(m, e);
@@ -352,6 +362,31 @@ int oci_monitor_wait(struct oci_monitor *m, const char *id, int64_t timeout_ns, 
 			r = 0;
 			break;
 		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+int oci_monitor_wait_next(struct oci_monitor *m, const char *id, struct wait_outcome *ret) {
+	struct watch_entry *e;
+	uint64_t runs;
+	int r;
+
+	pthread_mutex_lock(&m->lock);
+	e = entry_find(m, id);
+	runs = e ? e->runs : 0;
+	for (;;) {
+		e = entry_find(m, id);
+		if (m->stopping || !e) {
+			r = m->stopping ? -ECANCELED : -ENOENT;
+			break;
+		}
+		if (e->exited && e->runs != runs) {
+			*ret = e->outcome;
+			r = 1;
+			break;
+		}
+		pthread_cond_wait(&m->cond, &m->lock);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return r;

@@ -685,23 +685,58 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 
 /* --- lifecycle ----------------------------------------------------------------- */
 
+static int runtime_delete_stopped(struct oci *o, const struct oci_record *rec, const char *id);
+static void shim_collect(struct oci *o, const char *id);
+static int wait_pid_exit(pid_t pid, uint64_t timeout_nsec);
+
+/* Before a container that ran starts again: its exit recorded, its
+ * runtime state and its shim gone. The rootfs, network namespace, address
+ * and log stay: a restart in place, as Docker's restart policies do. */
+static int clear_previous_run(struct oci *o, const struct oci_record *rec, const char *id, struct za_error **reterr) {
+	char *args[] = { "delete", "--force", (char *)id, NULL };
+	struct wait_outcome w;
+	int r;
+
+	if (rec->shim_pid > 0 && oci_pid_alive(rec->shim_pid))
+		(void)oci_monitor_wait(o->monitor, id, EXIT_RECORD_WAIT_NS, &w);
+	r = runtime_delete_stopped(o, rec, id);
+	if (r < 0 && r != -ENOENT && oci_runc(o, rec, "delete", id, args, reterr) < 0)
+		return -EIO;
+	shim_collect(o, id);
+	if (rec->shim_pid > 0)
+		(void)wait_pid_exit(rec->shim_pid, 2 * NSEC_PER_SEC);
+	return 0;
+}
+
 static int oci_start(struct runtime *rt, const char *id, struct za_error **reterr) {
 	struct oci *o = rt->data;
 	struct oci_record rec = {};
+	bool again = false;
 	int r;
 
-	/* Claim the start (saved as started) so two starts never run two
-	 * shims for one container. */
+	/* Claim the start (saved as started, no init yet) so two starts never
+	 * run two shims for one container. */
 	pthread_mutex_lock(&o->lock);
 	r = oci_record_load(o, id, &rec, reterr);
-	if (r >= 0 && rec.started)
-		r = za_error_make(reterr, ZA_ERROR_START_FAILED, EALREADY,
-		                  "container '%s' was already started; containers start once (create a new one)", id);
-	else if (r >= 0 && rec.removing)
+	if (r >= 0 && rec.removing)
 		r = za_error_make(reterr, ZA_ERROR_START_FAILED, ESHUTDOWN, "container '%s' is being removed", id);
+	else if (r >= 0 && rec.started && rec.init_pid <= 0)
+		r = za_error_make(reterr, ZA_ERROR_START_FAILED, EALREADY, "container '%s' is being started", id);
+	else if (r >= 0 && rec.started && oci_pid_alive(rec.init_pid))
+		r = za_error_make(reterr, ZA_ERROR_START_FAILED, EALREADY, "container '%s' is already running", id);
 	else if (r >= 0) {
+		again = rec.started;
+		if (again) {
+			struct oci_record prev = rec;
+			/* the previous run's pids are needed to clear it up */
+			pthread_mutex_unlock(&o->lock);
+			r = clear_previous_run(o, &prev, id, reterr);
+			pthread_mutex_lock(&o->lock);
+		}
 		rec.started = true;
-		r = oci_record_save(o, &rec, reterr);
+		rec.init_pid = rec.shim_pid = 0;
+		if (r >= 0)
+			r = oci_record_save(o, &rec, reterr);
 	}
 	pthread_mutex_unlock(&o->lock);
 	if (r < 0) {
@@ -714,9 +749,10 @@ static int oci_start(struct runtime *rt, const char *id, struct za_error **reter
 		rec.started_ns = now_ns();
 		r = oci_record_save(o, &rec, reterr);
 		oci_monitor_watch(o->monitor, id, rec.shim_pid, rec.init_pid);
-		log_debug("started container %s (init pid %d, shim pid %d)", id, (int)rec.init_pid, (int)rec.shim_pid);
+		log_debug("%s container %s (init pid %d, shim pid %d)", again ? "restarted" : "started", id,
+		          (int)rec.init_pid, (int)rec.shim_pid);
 	} else {
-		rec.started = false;
+		rec.started = again; /* an exited container stays exited */
 		(void)oci_record_save(o, &rec, NULL);
 		za_error_wrap(reterr, "start container '%s'", id);
 	}
@@ -801,9 +837,9 @@ static int oci_stop(struct runtime *rt, const char *id, uint64_t timeout_nsec, s
 /* `runc delete` of a stopped container without starting runc (a Go program
  * takes ~15 ms to start, more than the rest of a removal): for a stopped
  * container without poststop hooks runc removes its cgroups and its state
- * dir, and so does this (zlayer-wasm's state is laid out the same way). Anything else (crun, hooks, a cgroup still busy, a
- * state file not understood) is left to the runtime: -EOPNOTSUPP/-EBUSY.
- * -ENOENT: the runtime never had it (created, never started). */
+ * dir, and so does this (zlayer-wasm's state is laid out the same way). Anything else (crun, hooks, a cgroup still
+ * busy, a state file not understood) is left to the runtime: -EOPNOTSUPP/-EBUSY. -ENOENT: the runtime never had it
+ * (created, never started). */
 static int runtime_delete_stopped(struct oci *o, const struct oci_record *rec, const char *id) {
 	const char *rpath = oci_runtime_path_of(o, rec);
 	_cleanup_free_ char *dir = xasprintf("%s/%s", oci_runtime_root_of(o, rec), id), *path = NULL, *buf = NULL;
@@ -1025,9 +1061,11 @@ static int oci_wait(struct runtime *rt, const char *id, enum wait_condition cond
 		return r;
 	}
 	oci_record_release(&rec);
-	/* Containers start once: the next exit of one that exited is never. */
-	if (cond == WAIT_REMOVED || (cond == WAIT_NEXT_EXIT && oci_monitor_wait(o->monitor, id, 0, &w) == 1))
+	/* The next exit of one that exited: of its next run, if it starts again. */
+	if (cond == WAIT_REMOVED)
 		r = oci_monitor_wait_gone(o->monitor, id);
+	else if (cond == WAIT_NEXT_EXIT && oci_monitor_wait(o->monitor, id, 0, &w) == 1)
+		r = oci_monitor_wait_next(o->monitor, id, ret);
 	else
 		r = oci_monitor_wait(o->monitor, id, INT64_MAX, ret);
 	if (r == -ECANCELED)

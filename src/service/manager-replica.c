@@ -267,6 +267,29 @@ out:
 	j->result = r;
 }
 
+/* After an exit: start the same container again (its rootfs, network
+ * namespace and address kept, as Docker's restart policies do); when that
+ * cannot be done (it was removed, the runtime refuses), make it anew. */
+static void restart_work(void *p) {
+	struct replica_job *j = p;
+	struct runtime *rt = j->rt;
+	struct container_status st = {};
+	_cleanup_za_error_ struct za_error *err = NULL;
+
+	if (rt->ops->start(rt, j->id, &err) >= 0) {
+		if (rt->ops->state(rt, j->id, &st, NULL) >= 0) {
+			j->pid = st.pid;
+			j->ip = st.ip ? xstrdup(st.ip) : NULL;
+			container_status_release(&st);
+		}
+		j->result = 0;
+		return;
+	}
+	log_debug("replica %s: cannot start it again (%s); making it anew", j->id, err ? err->message : "error");
+	j->remove_first = true;
+	create_work(p);
+}
+
 static void stop_work(void *p) {
 	struct replica_job *j = p;
 	struct runtime *rt = j->rt;
@@ -381,7 +404,7 @@ static int job_config(struct replica *r, struct replica_job *j, struct za_error 
 	return 0;
 }
 
-static void launch_create(struct replica *r, bool remove_first) {
+static void launch_create(struct replica *r, bool remove_first, bool restart) {
 	struct replica_job *j = job_new(r);
 	struct za_error *err = NULL;
 
@@ -394,7 +417,7 @@ static void launch_create(struct replica *r, bool remove_first) {
 		create_done(j);
 		return;
 	}
-	manager_work(r->svc->dep->m, create_work, create_done, j);
+	manager_work(r->svc->dep->m, restart ? restart_work : create_work, create_done, j);
 }
 
 static void launch_stop(struct replica *r) {
@@ -406,7 +429,7 @@ static void launch_stop(struct replica *r) {
 
 void replica_launch(struct replica *r) {
 	r->state = REPLICA_CREATING;
-	launch_create(r, true);
+	launch_create(r, true, false);
 }
 
 /* --- health -------------------------------------------------------------------------- */
@@ -621,7 +644,7 @@ void replica_event(struct replica *r, enum replica_event e) {
 		decide(r);
 		break;
 	case REPLICA_ACT_RECREATE:
-		launch_create(r, true);
+		launch_create(r, true, true); /* in place when it can */
 		break;
 	case REPLICA_ACT_STOP:
 		health_end(r);
