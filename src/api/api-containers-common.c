@@ -251,6 +251,17 @@ out:
 	return NULL;
 }
 
+bool containers_auto_removing(struct containers *cs, const char *id) {
+	bool found = false;
+
+	pthread_mutex_lock(&cs->lock);
+	STRV_FOREACH (i, cs->watched)
+		if (streq(*i, id))
+			found = true;
+	pthread_mutex_unlock(&cs->lock);
+	return found;
+}
+
 /* Watch id and remove it when it exits (once per container). */
 void containers_watch_arm(struct containers *cs, const char *id) {
 	struct watch *wa;

@@ -34,7 +34,7 @@ struct logs_session {
 	atomic_bool closed;
 	/* parameters */
 	char *id;
-	bool follow, attach, tail_none;
+	bool follow, attach, tail_none, wait_removed;
 	uint64_t tail;
 	int64_t since_ns;
 	/* worker */
@@ -336,6 +336,14 @@ static void *session_thread(void *userdata) {
 	r = session_pump(s);
 	if (r >= 0 && s->attach)
 		session_final(s);
+	if (r >= 0 && s->attach && s->wait_removed && s->final && containers_auto_removing(cs, s->id)) {
+		/* The auto-remove waits for its followers: leave, then wait. */
+		struct wait_outcome w;
+		containers_follower_remove(cs, s->id);
+		following = false;
+		if (cs->rt->ops->wait(cs->rt, s->id, WAIT_REMOVED, &w, NULL) >= 0)
+			json_object_set_new(s->final, "removed", json_true());
+	}
 done:
 	if (r < 0 && !s->err)
 		za_error_make(&s->err, ZA_ERROR_INTERNAL, r, "reading the log of container '%s' failed: %m", s->id);
@@ -395,10 +403,11 @@ int containers_handle_logs(struct api_request *req, void *userdata) {
 	return session_start(s);
 }
 
-int containers_start_attached(struct containers *cs, struct api_request *req, const char *id) {
+int containers_start_attached(struct containers *cs, struct api_request *req, const char *id, bool wait_removed) {
 	struct logs_session *s = session_new(cs, req, id);
 
 	s->attach = true;
+	s->wait_removed = wait_removed;
 	s->follow = true;
 	return session_start(s);
 }

@@ -91,4 +91,8 @@ int containers_reply_bad_query(struct api_request *req, const char *name, const 
 int containers_handle_logs(struct api_request *req, void *userdata);
 /* POST /v1/containers/start?attach=1: start, then stream the logs from the
  * beginning until the container exits, then a line {exit: outcome}. */
-int containers_start_attached(struct containers *cs, struct api_request *req, const char *id);
+/* Is id watched for auto-remove? */
+bool containers_auto_removing(struct containers *cs, const char *id);
+/* wait_removed: an auto-remove container's stream ends once it is removed
+ * (its last line {"exit": ..., "removed": true}), saving `run --rm` a call. */
+int containers_start_attached(struct containers *cs, struct api_request *req, const char *id, bool wait_removed);

@@ -399,6 +399,7 @@ static void remove_quietly(const char *id) {
 struct attach {
 	const char *id;
 	bool got_exit;
+	bool removed; /* the daemon said the container is gone */
 	int exit_status;
 	bool out_closed; /* our stdout/stderr went away: drop output, keep waiting */
 	pthread_t signal_thread;
@@ -413,6 +414,7 @@ static int attach_line(json_t *line, void *userdata) {
 
 	if (json_is_object(exit)) {
 		at->got_exit = true;
+		at->removed = json_is_true(json_object_get(line, "removed"));
 		at->exit_status = cli_exit_status((int)json_integer_value(json_object_get(exit, "exit_code")),
 		                                  (int)json_integer_value(json_object_get(exit, "signal")));
 		return 0;
@@ -492,7 +494,7 @@ static int run_attached(const struct run_args *a, const char *id) {
 	struct attach at = { .id = id };
 	struct za_error *err = NULL;
 	_cleanup_free_ char *esc = api_client_escape(id);
-	_cleanup_free_ char *path = xasprintf("/v1/containers/start?id=%s&attach=1", esc);
+	_cleanup_free_ char *path = xasprintf("/v1/containers/start?id=%s&attach=1%s", esc, a->rm ? "&wait_removed=1" : "");
 	bool have_thread;
 	int r;
 
@@ -521,7 +523,7 @@ static int run_attached(const struct run_args *a, const char *id) {
 		              "the daemon ended the output of container '%s' without its exit status", id);
 		return fail(err);
 	}
-	if (a->rm) {
+	if (a->rm && !at.removed) {
 		/* The daemon removes it; return once that is done, as docker does. */
 		_cleanup_free_ char *wpath = xasprintf("/v1/containers/wait?id=%s&condition=removed", esc);
 		if (api_client_call("POST", wpath, NULL, NULL, &err) < 0)
