@@ -70,15 +70,6 @@ def stop_background_builds(cache):
             pass
 
 
-def timed(cmd, env):
-    t = time.monotonic()
-    p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       timeout=300)
-    took = time.monotonic() - t
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
-    return took
-
 
 def main():
     if os.geteuid() != 0:
@@ -120,7 +111,7 @@ def main():
         times = {k: [] for k in tools}
         for i in range(-2, runs):
             for name, make in tools.items():
-                took = timed(make(i + 2), env)
+                took = startbench.timed(make(i + 2), env=env)
                 if i >= 0:
                     times[name].append(took)
                 if "cold" in name:

@@ -331,7 +331,8 @@ static int handle_start(struct api_request *req, void *userdata) {
 		return r;
 	if (query_bool(req, "attach")) {
 		job_free(j);
-		return containers_start_attached(cs, req, api_request_query(req, "id"), query_bool(req, "wait_removed"));
+		return containers_start_attached(cs, req, api_request_query(req, "id"),
+		                                 query_bool(req, "wait_removed"));
 	}
 	return job_start(j);
 }

@@ -11,6 +11,7 @@
 #include "basic/alloc.h"
 #include "basic/parse.h"
 #include "basic/strbuf.h"
+#include "basic/utf8.h"
 #include "basic/banned.h"
 
 bool container_id_valid(const char *id) {
@@ -571,38 +572,6 @@ char *timestamp_format(char buf[static TIMESTAMP_MAX], int64_t ns) {
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, TIMESTAMP_MAX, "%s.%09" PRId64 "Z", date, ns % 1000000000);
 	return buf;
-}
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_valid_len(const unsigned char *p, size_t n) {
-	size_t len;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
 }
 
 json_t *json_string_lossy(const char *s, size_t len) {

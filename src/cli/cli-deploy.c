@@ -114,6 +114,15 @@ static void print_status_table(json_t *deps) {
 	}
 }
 
+/* One deployment's status (an object), as the table. */
+static void print_one_status(json_t *reply) {
+	json_t *a = json_array();
+
+	json_array_append(a, reply);
+	print_status_table(a);
+	json_decref(a);
+}
+
 static void print_event(json_t *ev) {
 	const char *rep = json_string_value(json_object_get(ev, "replica"));
 	const char *svc = json_string_value(json_object_get(ev, "service"));
@@ -145,12 +154,8 @@ static int deploy_file(const char *path, bool quiet, char **ret_name) {
 	json_decref(body);
 	if (r < 0)
 		return api_client_fail(err);
-	if (!quiet) {
-		json_t *a = json_array();
-		json_array_append(a, reply);
-		print_status_table(a);
-		json_decref(a);
-	}
+	if (!quiet)
+		print_one_status(reply);
 	json_decref(reply);
 	return CLI_EXIT_OK;
 }
@@ -283,12 +288,8 @@ static int status_run(int argc, char *argv[]) {
 		puts(s);
 	} else if (json_is_array(reply))
 		print_status_table(reply);
-	else {
-		json_t *a = json_array();
-		json_array_append(a, reply);
-		print_status_table(a);
-		json_decref(a);
-	}
+	else
+		print_one_status(reply);
 	json_decref(reply);
 	return CLI_EXIT_OK;
 }
@@ -333,12 +334,7 @@ static int scale_run(int argc, char *argv[]) {
 		path = xasprintf("/v1/deployments/scale?service=%s&replicas=%u", e1, n);
 	if (api_client_call("POST", path, NULL, &reply, &err) < 0)
 		return api_client_fail(err);
-	{
-		json_t *a = json_array();
-		json_array_append(a, reply);
-		print_status_table(a);
-		json_decref(a);
-	}
+	print_one_status(reply);
 	json_decref(reply);
 	return CLI_EXIT_OK;
 }

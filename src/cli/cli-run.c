@@ -494,7 +494,8 @@ static int run_attached(const struct run_args *a, const char *id) {
 	struct attach at = { .id = id };
 	struct za_error *err = NULL;
 	_cleanup_free_ char *esc = api_client_escape(id);
-	_cleanup_free_ char *path = xasprintf("/v1/containers/start?id=%s&attach=1%s", esc, a->rm ? "&wait_removed=1" : "");
+	_cleanup_free_ char *path =
+	        xasprintf("/v1/containers/start?id=%s&attach=1%s", esc, a->rm ? "&wait_removed=1" : "");
 	bool have_thread;
 	int r;
 

@@ -17,6 +17,7 @@
 #include "basic/alloc.h"
 #include "basic/parse.h"
 #include "basic/strbuf.h"
+#include "basic/utf8.h"
 #include "basic/banned.h"
 
 #define ATTEMPT_MAX_NSEC (2 * NSEC_PER_SEC)
@@ -91,40 +92,13 @@ static int sleep_cancellable(uint64_t nsec, const atomic_bool *cancel) {
 	}
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_valid_len(const unsigned char *p, size_t n) {
-	size_t len;
-	uint32_t cp, min;
-
-	if (p[0] < 0x80)
-		return p[0] ? 1 : 0;
-	if ((p[0] & 0xe0) == 0xc0)
-		len = 2, cp = p[0] & 0x1f, min = 0x80;
-	else if ((p[0] & 0xf0) == 0xe0)
-		len = 3, cp = p[0] & 0x0f, min = 0x800;
-	else if ((p[0] & 0xf8) == 0xf0)
-		len = 4, cp = p[0] & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 char *probe_text_clean(const char *data, size_t len, size_t max) {
 	static const char replacement[] = "\xef\xbf\xbd";
 	struct strbuf sb = STRBUF_INIT;
 	size_t i = 0;
 
 	while (i < len) {
-		size_t n = utf8_valid_len((const unsigned char *)data + i, len - i);
+		size_t n = data[i] ? utf8_valid_len((const unsigned char *)data + i, len - i) : 0; /* NUL: replaced */
 		const char *add = n ? data + i : replacement;
 		size_t add_len = n ? n : sizeof(replacement) - 1;
 

@@ -441,3 +441,31 @@ def runtime_daemon(runtime_name, agent_bin, zl_test_image, tmp_path_factory):
         d.force_cleanup()
     if crashed:
         pytest.fail(f"agent daemon died with {d.proc.returncode}:\n{tail}")
+
+
+# --- Service manager stories: one daemon per module, see deploykit.py.
+import deploykit as _deploykit
+
+
+@pytest.fixture(scope="module")
+def dd(request, agent_bin, zl_test_image, tmp_path_factory):
+    """A RuntimeDaemon for the module's deployment stories, the zl-test image
+    loaded (as the module's IMAGE_TAG, else its own name), configured by the
+    module's DAEMON_CONFIG; everything it ran is cleaned up after."""
+    base = tmp_path_factory.mktemp(request.module.__name__.replace("test_", ""))
+    d = _deploykit.start_daemon(RuntimeDaemon, agent_bin, zl_test_image, base,
+                                getattr(request.module, "DAEMON_CONFIG", None),
+                                getattr(request.module, "IMAGE_TAG", None))
+    try:
+        yield d
+    finally:
+        d.force_cleanup()
+
+
+@pytest.fixture
+def down(dd):
+    """Deployment names a story made; taken down after it."""
+    names = []
+    yield names
+    for n in names:
+        dd.cli("down", n, timeout=120)

@@ -7,56 +7,18 @@ request, the cron is listed with its next run within a minute; `down`
 removes it all. `up --for` deploys, follows and takes it down by itself,
 as does `up` on SIGINT."""
 import json
-import os
 import signal
-import tempfile
 import time
 
 import pytest
 
 import conftest
+from deploykit import show, wait_for
 
 DEMO = conftest.ROOT / "examples" / "demo.yaml"
 DEMO_IMAGE = "zl-demo:latest"  # examples/demo.yaml's image; scripts/demo tags it so too
+IMAGE_TAG = DEMO_IMAGE
 DEMO_CONTAINERS = {"backend-rep-1", "web-rep-1", "web-rep-2", "web-rep-3"}
-
-
-def show(r, d=None):
-    out = f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    if d is not None:
-        out += f"\n--- daemon log:\n{d.log_tail(60)}"
-    return out
-
-
-def wait_for(what, cond, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-@pytest.fixture(scope="module")
-def dd(agent_bin, zl_test_image, tmp_path_factory):
-    base = tmp_path_factory.mktemp("demo")
-    rundir = tempfile.mkdtemp(prefix="zl-dm-", dir="/tmp")
-    env = dict(os.environ)
-    env.pop("ZLAYER_LOG_FORMAT", None)
-    env["DOCKER_CONFIG"] = str(base)
-    d = conftest.RuntimeDaemon(agent_bin, base / "root", rundir, [], env, base / "daemon.log", dict(env),
-                               runtime="oci")
-    try:
-        d.start()
-        r = d.cli("load", zl_test_image.source)
-        assert r.returncode == 0, show(r, d)
-        r = d.cli("tag", zl_test_image.digest, DEMO_IMAGE)
-        assert r.returncode == 0, show(r, d)
-        yield d
-    finally:
-        d.force_cleanup()
 
 
 @pytest.fixture

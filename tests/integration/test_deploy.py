@@ -5,61 +5,16 @@ steps), driven by exit events; `down` takes it away, dependents first.
 One agent daemon per module (crash-loop settings shrunk through its config
 file), the zl-test image loaded; every story removes its deployment."""
 import json
-import os
-import tempfile
 import textwrap
 import time
 
 import pytest
 
-import conftest
-import testimage
+from deploykit import show, wait_for
 
 HELPER = "zl-testhelper"
-
-
-def show(r, d=None):
-    out = f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    if d is not None:
-        out += f"\n--- daemon log:\n{d.log_tail(60)}"
-    return out
-
-
-def wait_for(what, cond, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-@pytest.fixture(scope="module")
-def dd(agent_bin, zl_test_image, tmp_path_factory):
-    """A daemon for deployments: crash loop after 2 restarts within 60 s,
-    then 2 s between restarts."""
-    base = tmp_path_factory.mktemp("deploy")
-    cfg = base / "agent.json"
-    cfg.write_text(json.dumps({"crashloop_window": "60s", "crashloop_restarts": 2, "crashloop_delay": "2s"}))
-    rundir = tempfile.mkdtemp(prefix="zl-dp-", dir="/tmp")
-    env = dict(os.environ)
-    env.pop("ZLAYER_LOG_FORMAT", None)
-    env["DOCKER_CONFIG"] = str(base)
-    d = conftest.RuntimeDaemon(agent_bin, base / "root", rundir, ["--config", str(cfg)], env, base / "daemon.log",
-                               dict(env), runtime="oci")
-    try:
-        d.start()
-        r = d.cli("load", zl_test_image.source)
-        assert r.returncode == 0, show(r, d)
-        r = d.cli("tag", zl_test_image.digest, zl_test_image.name)
-        assert r.returncode == 0, show(r, d)
-        d.image = zl_test_image.name
-        d.specdir = base
-        yield d
-    finally:
-        d.force_cleanup()
+# crash loop after 2 restarts within 60 s, then 2 s between restarts
+DAEMON_CONFIG = {"crashloop_window": "60s", "crashloop_restarts": 2, "crashloop_delay": "2s"}
 
 
 def spec(d, name, services):
@@ -88,15 +43,6 @@ def events(d, name):
 
 def event_types(d, name, replica=None):
     return [e["type"] for e in events(d, name) if replica is None or e.get("replica") == replica]
-
-
-@pytest.fixture
-def down(dd):
-    """Names deployed by a story; taken down after it."""
-    names = []
-    yield names
-    for n in names:
-        dd.cli("down", n, timeout=120)
 
 
 def deploy(d, path, down, name, ok_=True, timeout=120):

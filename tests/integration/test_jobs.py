@@ -8,53 +8,11 @@ One agent daemon for the module, the zl-test image loaded; every story
 takes its deployment down."""
 import json
 import os
-import tempfile
 import textwrap
 import time
 
-import pytest
 
-import conftest
-
-
-def show(r, d=None):
-    out = f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    if d is not None:
-        out += f"\n--- daemon log:\n{d.log_tail(60)}"
-    return out
-
-
-def wait_for(what, cond, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-@pytest.fixture(scope="module")
-def dd(agent_bin, zl_test_image, tmp_path_factory):
-    base = tmp_path_factory.mktemp("jobs")
-    rundir = tempfile.mkdtemp(prefix="zl-jb-", dir="/tmp")
-    env = dict(os.environ)
-    env.pop("ZLAYER_LOG_FORMAT", None)
-    env["DOCKER_CONFIG"] = str(base)
-    d = conftest.RuntimeDaemon(agent_bin, base / "root", rundir, [], env, base / "daemon.log", dict(env),
-                               runtime="oci")
-    try:
-        d.start()
-        r = d.cli("load", zl_test_image.source)
-        assert r.returncode == 0, show(r, d)
-        r = d.cli("tag", zl_test_image.digest, zl_test_image.name)
-        assert r.returncode == 0, show(r, d)
-        d.image = zl_test_image.name
-        d.specdir = base
-        yield d
-    finally:
-        d.force_cleanup()
+from deploykit import show, wait_for
 
 
 def spec(d, name, services):
@@ -62,14 +20,6 @@ def spec(d, name, services):
     path.write_text(f"version: v1\ndeployment: {name}\nservices:\n" + textwrap.indent(
         textwrap.dedent(services).replace("IMAGE", d.image), "  "))
     return path
-
-
-@pytest.fixture
-def down(dd):
-    names = []
-    yield names
-    for n in names:
-        dd.cli("down", n, timeout=120)
 
 
 def deploy(d, down, name, services):
