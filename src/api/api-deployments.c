@@ -14,7 +14,9 @@
 #include "basic/alloc.h"
 #include "basic/log.h"
 #include "basic/parse.h"
+#include "runtime/oci.h"
 #include "service/manager.h"
+#include "store/store-images.h"
 #include "basic/banned.h"
 
 #define DEPLOY_YAML_MAX (1024 * 1024)
@@ -245,6 +247,27 @@ static int handle_events(struct api_request *req, void *userdata) {
 	return 0;
 }
 
+/* GET /v1/info: what this agent runs with, and how much it holds. */
+static int handle_info(struct api_request *req, void *userdata) {
+	struct deployments *ds = userdata;
+	struct daemon *d = ds->daemon;
+	_cleanup_strv_free_ char **ids = NULL;
+	struct store_image *imgs = NULL;
+	size_t n_imgs = 0;
+	json_t *deps = manager_status(ds->m, NULL), *j;
+
+	(void)d->runtime->ops->list(d->runtime, &ids, NULL);
+	if (store_image_list(d->store, &imgs, &n_imgs, NULL) < 0)
+		n_imgs = 0;
+	store_images_free(imgs, n_imgs);
+	j = json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I}}", "version", ZA_VERSION, "root_dir", d->config->root_dir,
+	              "runtime_dir", d->config->runtime_dir, "runtime", oci_runtime_describe(d->runtime), "counts",
+	              "containers", (json_int_t)strv_length(ids), "images", (json_int_t)n_imgs, "deployments",
+	              (json_int_t)json_array_size(deps));
+	json_decref(deps);
+	return api_reply_json(req, 200, j);
+}
+
 /* --- lifetime ------------------------------------------------------------------------------ */
 
 static json_t *replica_status(void *ctx, const char *id) {
@@ -320,6 +343,7 @@ int api_deployments_register(struct daemon *d, struct za_error **reterr) {
 	api_server_add_route(d->api, "DELETE", "/v1/deployments", handle_remove, ds);
 	api_server_add_route(d->api, "POST", "/v1/deployments/scale", handle_scale, ds);
 	api_server_add_route(d->api, "GET", "/v1/events", handle_events, ds);
+	api_server_add_route(d->api, "GET", "/v1/info", handle_info, ds);
 	api_jobs_register(d->api, manager_jobs(ds->m));
 	if (sd_event_add_defer(d->event, NULL, on_first_iteration, ds) < 0)
 		log_warning("cannot schedule the restore of stored deployments");

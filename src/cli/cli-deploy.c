@@ -595,3 +595,55 @@ static int wasm_run(int argc, char *argv[]) {
 const struct cli_verb cli_verb_wasm = {
 	.name = "wasm", .summary = "WebAssembly: precompile a module", .usage = wasm_usage, .run = wasm_run
 };
+
+/* --- info ------------------------------------------------------------------------------------------ */
+
+static const char info_usage[] = "Usage: zlayer-agent info [--json]\n"
+                                 "\n"
+                                 "What the daemon runs with (version, directories, OCI runtime, shim,\n"
+                                 "WebAssembly runtime and cache, cgroup layout) and how many containers,\n"
+                                 "images and deployments it holds.\n";
+
+static int info_run(int argc, char *argv[]) {
+	struct za_error *err = NULL;
+	json_t *j = NULL, *rt, *n;
+	bool json = argc == 2 && streq(argv[1], "--json");
+
+	if (cli_wants_help(argc, argv)) {
+		fputs(info_usage, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc > 2 || (argc == 2 && !json)) {
+		fputs(info_usage, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (api_client_call("GET", "/v1/info", NULL, &j, &err) < 0)
+		return api_client_fail(err);
+	if (json) {
+		_cleanup_free_ char *s = json_dumps(j, JSON_INDENT(2));
+		puts(s);
+	} else {
+		rt = json_object_get(j, "runtime");
+		n = json_object_get(j, "counts");
+		printf("Version:        %s\n", strempty(json_string_value(json_object_get(j, "version"))));
+		printf("Root dir:       %s\n", strempty(json_string_value(json_object_get(j, "root_dir"))));
+		printf("Runtime dir:    %s\n", strempty(json_string_value(json_object_get(j, "runtime_dir"))));
+		printf("OCI runtime:    %s\n", strempty(json_string_value(json_object_get(rt, "runtime"))));
+		printf("Shim:           %s\n", strempty(json_string_value(json_object_get(rt, "shim"))));
+		printf("WebAssembly:    %s (cache %s)\n",
+		       strempty(json_string_value(json_object_get(rt, "wasm_runtime"))),
+		       strempty(json_string_value(json_object_get(rt, "wasm_cache_dir"))));
+		printf("Cgroups:        %s\n", strempty(json_string_value(json_object_get(rt, "cgroups"))));
+		printf("Containers:     %" JSON_INTEGER_FORMAT "\n",
+		       json_integer_value(json_object_get(n, "containers")));
+		printf("Images:         %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(n, "images")));
+		printf("Deployments:    %" JSON_INTEGER_FORMAT "\n",
+		       json_integer_value(json_object_get(n, "deployments")));
+	}
+	json_decref(j);
+	return CLI_EXIT_OK;
+}
+
+const struct cli_verb cli_verb_info = {
+	.name = "info", .summary = "show what the daemon runs with", .usage = info_usage, .run = info_run
+};

@@ -11,8 +11,8 @@ static const struct cli_verb *const verbs[] = {
 	&cli_verb_tag,      &cli_verb_rmi,    &cli_verb_load,   &cli_verb_run,    &cli_verb_create, &cli_verb_start,
 	&cli_verb_ps,       &cli_verb_logs,   &cli_verb_exec,   &cli_verb_stop,   &cli_verb_kill,   &cli_verb_rm,
 	&cli_verb_inspect,  &cli_verb_stats,  &cli_verb_wait,   &cli_verb_deploy, &cli_verb_up,     &cli_verb_down,
-	&cli_verb_status,   &cli_verb_scale,  &cli_verb_events, &cli_verb_wasm,   &cli_verb_secret, &cli_verb_job,
-	&cli_verb_cron,
+	&cli_verb_status,   &cli_verb_scale,  &cli_verb_events, &cli_verb_wasm,   &cli_verb_info,   &cli_verb_secret,
+	&cli_verb_job,      &cli_verb_cron,
 };
 
 static void print_help(void) {

@@ -325,6 +325,19 @@ int oci_runc(const struct oci *o, const struct oci_record *rec, const char *what
 	return 0;
 }
 
+json_t *oci_runtime_describe(struct runtime *rt) {
+	struct oci *o = rt->data;
+	struct statfs fs;
+	struct stat st;
+	const char *cg = statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC ? "v2"
+	                 : stat("/sys/fs/cgroup/unified", &st) == 0                             ? "hybrid"
+	                                                                                        : "v1";
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "runtime", o->runtime_path, "runtime_root", o->runtime_root,
+	                 "shim", o->shim_path, "wasm_runtime", o->wasm_path, "wasm_cache_dir", o->wasm_cache_dir,
+	                 "cgroups", cg);
+}
+
 const char *oci_detect_runtime(char **ret_reason) {
 	struct statfs fs;
 	struct stat st;

@@ -24,5 +24,8 @@ int oci_runtime_new(const struct oci_runtime_options *o, struct runtime **ret, s
 /* Build the fast (cc -O2) tier of a WebAssembly module into the runtime's
  * compile cache now (zlayer-wasm precompile); *ret_output says where. */
 int oci_wasm_precompile(struct runtime *rt, const char *module, char **ret_output, struct za_error **reterr);
+/* What the runtime uses, for `zlayer-agent info`: {runtime, runtime_root,
+ * shim, wasm_runtime, wasm_cache_dir, cgroups: v1|hybrid|v2}. */
+json_t *oci_runtime_describe(struct runtime *rt);
 /* "crun" or "runc" for this host, with the reason when runc was chosen. */
 const char *oci_detect_runtime(char **ret_reason);

@@ -337,3 +337,15 @@ def test_deploy_rejects_bad_specs_with_positions(dd, down):
     path.write_text("version: v1\ndeployment: bad\nservices:\n  a:\n    image: { name: x }\n    bogus: 1\n")
     r = dd.cli("deploy", str(path))
     assert r.returncode == 1 and "bad.yaml:6:5" in r.stderr and "bogus" in r.stderr, show(r)
+
+
+def test_info_says_what_the_daemon_runs_with(dd):
+    r = dd.cli("info", "--json")
+    assert r.returncode == 0, show(r, dd)
+    info = json.loads(r.stdout)
+    assert info["root_dir"] == str(dd.root) and info["runtime_dir"] == str(dd.rundir), info
+    assert info["runtime"]["runtime"].endswith(("runc", "crun")) and info["runtime"]["cgroups"] in ("v1", "hybrid", "v2")
+    assert info["runtime"]["shim"].endswith("zlayer-shim") and info["runtime"]["wasm_runtime"].endswith("zlayer-wasm")
+    assert info["counts"]["images"] >= 1, info
+    r = dd.cli("info")
+    assert r.returncode == 0 and "OCI runtime:" in r.stdout and "Deployments:" in r.stdout, show(r)
