@@ -804,7 +804,7 @@ static void deployment_update(struct deployment *d, struct spec_deployment *spec
 }
 
 static int deploy_spec(struct manager *m, struct spec_deployment *spec, const char *file, bool adopt,
-                       manager_done_fn done, void *userdata, struct za_error **reterr) {
+                       const char *scales, manager_done_fn done, void *userdata, struct za_error **reterr) {
 	struct deployment *d = find_deployment(m, spec->name);
 
 	if (d && (d->op || d->removing)) {
@@ -833,6 +833,18 @@ static int deploy_spec(struct manager *m, struct spec_deployment *spec, const ch
 		deployment_update(d, spec);
 	}
 	jobs_sync(m->jobs, d->name, d->spec); /* jobs: register its jobs and crons */
+	/* counts set with `scale` before a restart */
+	if (scales) {
+		json_t *j = json_loads(scales, 0, NULL), *v;
+		const char *key;
+		json_object_foreach(j, key, v) {
+			struct service *x = dep_service(d, key);
+			if (x && x->spec->rtype == SPEC_RTYPE_SERVICE && json_is_integer(v) &&
+			    json_integer_value(v) >= 0 && json_integer_value(v) <= 1000)
+				x->desired = (uint32_t)json_integer_value(v);
+		}
+		json_decref(j);
+	}
 	d->op = op_new(OP_DEPLOY, done, userdata);
 	d->restoring = adopt;
 	event_emit(m->events, adopt ? "DeploymentRestored" : "Deploying", d->name, NULL, NULL, "%zu services",
@@ -877,7 +889,7 @@ int manager_deploy(struct manager *m, const char *file, const char *yaml, size_t
 		spec_deployment_free(spec);
 		return r;
 	}
-	return deploy_spec(m, spec, file, false, done, userdata, reterr);
+	return deploy_spec(m, spec, file, false, NULL, done, userdata, reterr);
 }
 
 int manager_remove(struct manager *m, const char *deployment, manager_done_fn done, void *userdata,
@@ -935,6 +947,12 @@ int manager_scale(struct manager *m, const char *deployment, const char *service
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EBUSY,
 		                     "deployment '%s' is busy with an earlier request; try again when it is done",
 		                     s->dep->name);
+	{
+		_cleanup_za_error_ struct za_error *err = NULL;
+		/* kept over restarts (a new deploy of the spec starts from its counts) */
+		if (store_deployment_set_scale(m->o.store, s->dep->name, s->name, replicas, &err) < 0)
+			log_warning("cannot keep the replica count of %s: %s", s->name, err->message);
+	}
 	s->desired = replicas;
 	s->dep->op = op_new(OP_SCALE, done, userdata);
 	s->dep->op->scale_service = s;
@@ -1002,7 +1020,7 @@ int manager_restore(struct manager *m, struct za_error **reterr) {
 		struct spec_deployment *spec = NULL;
 
 		if (spec_load_string(rows[i].file, rows[i].yaml, strlen(rows[i].yaml), &spec, NULL, &err) < 0 ||
-		    deploy_spec(m, spec, rows[i].file, true, NULL, NULL, &err) < 0)
+		    deploy_spec(m, spec, rows[i].file, true, rows[i].scales, NULL, NULL, &err) < 0)
 			log_error("cannot restore deployment %s: %s", rows[i].name, err ? err->message : "error");
 	}
 	store_deployments_free(rows, n);

@@ -12,6 +12,7 @@ void store_deployment_release(struct store_deployment *d) {
 	free(d->name);
 	free(d->file);
 	free(d->yaml);
+	free(d->scales);
 	*d = (struct store_deployment){ 0 };
 }
 
@@ -28,7 +29,7 @@ int store_deployment_put(struct store *s, const struct store_deployment *d, stru
 	r = store_prepare(s,
 	                  "INSERT INTO deployments (name, file, yaml, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
 	                  "ON CONFLICT(name) DO UPDATE SET file = excluded.file, yaml = excluded.yaml, "
-	                  "updated_at = excluded.updated_at",
+	                  "updated_at = excluded.updated_at, scales = '{}'",
 	                  &st, reterr);
 	if (r < 0)
 		return r;
@@ -46,8 +47,8 @@ int store_deployment_list(struct store *s, struct store_deployment **ret, size_t
 	size_t n = 0, alloc = 0;
 	int r, rc;
 
-	r = store_prepare(s, "SELECT name, file, yaml, created_at, updated_at FROM deployments ORDER BY name", &st,
-	                  reterr);
+	r = store_prepare(s, "SELECT name, file, yaml, created_at, updated_at, scales FROM deployments ORDER BY name",
+	                  &st, reterr);
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -58,6 +59,7 @@ int store_deployment_list(struct store *s, struct store_deployment **ret, size_t
 			.yaml = store_column_text(st, 2),
 			.created_ns = sqlite3_column_int64(st, 3),
 			.updated_ns = sqlite3_column_int64(st, 4),
+			.scales = store_column_text(st, 5),
 		};
 	}
 	if (rc != SQLITE_DONE) {
@@ -78,4 +80,20 @@ int store_deployment_remove(struct store *s, const char *name, struct za_error *
 		return r;
 	(void)store_bind_text(st, 1, name);
 	return store_step_done(s, st, reterr, "remove deployment");
+}
+
+int store_deployment_set_scale(struct store *s, const char *name, const char *service, uint32_t replicas,
+                               struct za_error **reterr) {
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	r = store_prepare(s, "UPDATE deployments SET scales = json_set(scales, ?, ?) WHERE name = ?", &st, reterr);
+	if (r < 0)
+		return r;
+	path = xasprintf("$.\"%s\"", service);
+	(void)store_bind_text(st, 1, path);
+	(void)sqlite3_bind_int64(st, 2, replicas);
+	(void)store_bind_text(st, 3, name);
+	return store_step_done(s, st, reterr, "save the replica count");
 }

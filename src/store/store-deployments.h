@@ -13,6 +13,7 @@ struct store_deployment {
 	char *name;
 	char *file;
 	char *yaml;
+	char *scales; /* JSON {"service": replicas} set by `scale`; NULL: {} */
 	int64_t created_ns, updated_ns;
 };
 void store_deployment_release(struct store_deployment *d);
@@ -20,6 +21,9 @@ void store_deployment_release(struct store_deployment *d);
 /* Insert or replace (created_ns kept on replace). */
 int store_deployment_put(struct store *s, const struct store_deployment *d, struct za_error **reterr);
 int store_deployment_list(struct store *s, struct store_deployment **ret, size_t *ret_n, struct za_error **reterr);
+/* Record a service's replica count set with `scale`. */
+int store_deployment_set_scale(struct store *s, const char *name, const char *service, uint32_t replicas,
+                               struct za_error **reterr);
 /* Missing is not an error. */
 int store_deployment_remove(struct store *s, const char *name, struct za_error **reterr);
 void store_deployments_free(struct store_deployment *d, size_t n);

@@ -80,6 +80,8 @@ static const char *const migrations[] = {
 	"  finished_at INTEGER NOT NULL"
 	") STRICT;"
 	"CREATE INDEX job_executions_job ON job_executions(job, n);",
+	/* 4: replica counts set with `scale`, kept over restarts: {"service": n} */
+	"ALTER TABLE deployments ADD COLUMN scales TEXT NOT NULL DEFAULT '{}';",
 };
 
 unsigned store_schema_version(void) {

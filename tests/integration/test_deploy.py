@@ -323,13 +323,17 @@ def test_agent_restart_adopts_running_replicas(dd, down, agent_bin):
       stop_grace_period: 1s
     """)
     deploy(dd, p, down, "keep")
+    r = dd.cli("scale", "keep/app", "3")
+    assert r.returncode == 0, show(r, dd)
     pids = {r["id"]: r["pid"] for r in replicas(dd, "keep", "app")}
+    assert len(pids) == 3, pids
     dd.kill9()
     dd.start()
     wait_for("restored", lambda: dd.cli("status", "--json", "keep").returncode == 0 and
              all(r["state"] == "running" for r in replicas(dd, "keep", "app")))
     assert {r["id"]: r["pid"] for r in replicas(dd, "keep", "app")} == pids
-    assert event_types(dd, "keep").count("ContainerAdopted") == 2
+    # the count set with `scale` survives the restart
+    assert event_types(dd, "keep").count("ContainerAdopted") == 3
 
 
 def test_deploy_rejects_bad_specs_with_positions(dd, down):

@@ -82,7 +82,7 @@ static void test_schema_version(void **state) {
 	_cleanup_free_ char *path = xasprintf("%s/metadata.db", f->dir);
 	struct stat stbuf;
 
-	assert_int_equal(store_schema_version(), 3);
+	assert_int_equal(store_schema_version(), 4);
 	assert_string_equal(store_path(f->s), path);
 	assert_int_equal(stat(path, &stbuf), 0);
 	assert_int_equal(stbuf.st_mode & 0777, 0600);
@@ -90,7 +90,7 @@ static void test_schema_version(void **state) {
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 3);
+	assert_int_equal(sqlite3_column_int(st, 0), 4);
 	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -123,6 +123,17 @@ static void test_deployments(void **state) {
 	assert_string_equal(ds[1].yaml, "v: 3");
 	assert_int_equal(ds[1].created_ns, 1); /* kept on replace */
 	assert_int_equal(ds[1].updated_ns, 9);
+	store_deployments_free(ds, n);
+	assert_int_equal(store_deployment_set_scale(f->s, "shop", "web", 4, NULL), 0);
+	assert_int_equal(store_deployment_set_scale(f->s, "shop", "db", 2, NULL), 0);
+	assert_int_equal(store_deployment_set_scale(f->s, "shop", "web", 5, NULL), 0);
+	assert_int_equal(store_deployment_list(f->s, &ds, &n, NULL), 0);
+	assert_string_equal(ds[1].scales, "{\"web\":5,\"db\":2}");
+	store_deployments_free(ds, n);
+	/* a new deploy of the spec starts from its own counts again */
+	assert_int_equal(store_deployment_put(f->s, &a, NULL), 0);
+	assert_int_equal(store_deployment_list(f->s, &ds, &n, NULL), 0);
+	assert_string_equal(ds[1].scales, "{}");
 	store_deployments_free(ds, n);
 	assert_int_equal(store_deployment_remove(f->s, "shop", NULL), 0);
 	assert_int_equal(store_deployment_remove(f->s, "shop", NULL), 0);
@@ -426,7 +437,7 @@ static void test_refuses_newer_schema(void **state) {
 	assert_true(store_open(f->dir, &s, &err) < 0);
 	assert_null(s);
 	assert_int_equal(err->kind, ZA_ERROR_CONFIGURATION);
-	assert_non_null(strstr(err->message, "schema version 99, newer than the 3 this zlayer-agent supports"));
+	assert_non_null(strstr(err->message, "schema version 99, newer than the 4 this zlayer-agent supports"));
 	assert_non_null(strstr(err->message, path));
 }
 
