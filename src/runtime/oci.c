@@ -135,15 +135,8 @@ void oci_record_release(struct oci_record *r) {
 /* Records are atomic replacements without fsync: they matter while the
  * machine is up (a crash or kill -9 of the agent keeps the page cache),
  * and after a power loss every container is gone anyway: what a lost
- * record leaves (its directories) is swept at the next start. The sync
- * variant is kept for a caller that needs one. */
-static int record_write(const struct oci *o, const struct oci_record *r, bool sync, struct za_error **reterr);
-
+ * record leaves (its directories) is swept at the next start. */
 int oci_record_save(const struct oci *o, const struct oci_record *r, struct za_error **reterr) {
-	return record_write(o, r, false, reterr);
-}
-
-static int record_write(const struct oci *o, const struct oci_record *r, bool sync, struct za_error **reterr) {
 	_cleanup_free_ char *dir = oci_container_dir(o, r->id), *path = NULL, *text = NULL;
 	json_t *j, *args = json_array();
 	int e;
@@ -162,8 +155,7 @@ static int record_write(const struct oci *o, const struct oci_record *r, bool sy
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	path = xasprintf("%s/container.json", dir);
-	e = sync ? write_file_atomic(path, text, strlen(text), 0600)
-	         : write_file_replace(path, text, strlen(text), 0600);
+	e = write_file_replace(path, text, strlen(text), 0600);
 	if (e < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, e, "cannot save state of container '%s': %m", r->id);
 	return 0;
@@ -677,7 +669,7 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		/* The runtime's own create waits for start (as with docker, where
 		 * containerd makes the task at start): `runc run --detach` then
 		 * creates and starts in one call. */
-		r = record_write(o, &rec, false, reterr);
+		r = oci_record_save(o, &rec, reterr);
 	}
 	if (r < 0) {
 		create_undo(o, cfg->id, &u);
