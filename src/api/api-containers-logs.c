@@ -12,6 +12,7 @@
  * for it, so `run --rm` sees every line and the exit. */
 #include <time.h>
 
+#include "api/api-body.h"
 #include "api/container-json.h"
 #include "api/containers-internal.h"
 #include "basic/alloc.h"
@@ -381,20 +382,24 @@ static int session_start(struct logs_session *s) {
 int containers_handle_logs(struct api_request *req, void *userdata) {
 	struct containers *cs = userdata;
 	const char *id = api_request_query(req, "id"), *tail = api_request_query(req, "tail");
-	const char *since = api_request_query(req, "since"), *follow = api_request_query(req, "follow");
+	const char *since = api_request_query(req, "since");
+	_cleanup_za_error_ struct za_error *err = NULL;
 	struct logs_session *s;
 	uint64_t n = 0;
 	int64_t since_ns = 0;
+	bool follow;
 
 	if (isempty(id))
 		return containers_reply_bad_query(req, "id", "is required");
+	if (api_query_bool(req, "follow", false, &follow, &err) < 0)
+		return api_reply_error(req, err);
 	if (tail && !streq(tail, "all") && (parse_uint64(tail, &n) < 0 || n > LOG_TAIL_MAX))
 		return containers_reply_bad_query(req, "tail", "must be 'all' or a number of lines up to 100000");
 	if (!isempty(since) && timestamp_parse(since, &since_ns) < 0)
 		return containers_reply_bad_query(req, "since",
 		                                  "must be an RFC 3339 time or unix seconds (1700000000.5)");
 	s = session_new(cs, req, id);
-	s->follow = follow && parse_bool(follow) == 1;
+	s->follow = follow;
 	s->since_ns = since_ns;
 	if (tail && !streq(tail, "all")) {
 		s->tail = n;

@@ -19,6 +19,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "api/api-body.h"
 #include "api/container-json.h"
 #include "api/containers-internal.h"
 #include "api/images.h"
@@ -34,9 +35,15 @@ static bool state_running(enum container_state s) {
 	return s == CONTAINER_RUNNING || s == CONTAINER_STOPPING;
 }
 
-static bool query_bool(struct api_request *req, const char *name) {
-	const char *v = api_request_query(req, name);
-	return v && parse_bool(v) == 1;
+/* A boolean query parameter, false when absent; a bad value is answered
+ * with 400 here (and -EINVAL returned). */
+static int query_bool(struct api_request *req, const char *name, bool *ret) {
+	_cleanup_za_error_ struct za_error *err = NULL;
+
+	if (api_query_bool(req, name, false, ret, &err) >= 0)
+		return 0;
+	(void)api_reply_error(req, err);
+	return -EINVAL;
 }
 
 /* --- jobs: one runtime call on a worker, the reply from the loop ------------- */
@@ -55,7 +62,6 @@ struct job {
 	int sig;
 	bool force, all;
 	enum wait_condition cond;
-	char **argv;
 	/* results */
 	struct za_error *err;
 	json_t *reply;
@@ -77,7 +83,6 @@ static struct job *job_new(struct containers *cs, struct api_request *req, job_f
 static void job_free(struct job *j) {
 	free(j->id);
 	container_config_release(&j->cfg);
-	strv_free(j->argv);
 	za_error_free(j->err);
 	json_decref(j->reply);
 	free(j);
@@ -208,32 +213,27 @@ static char *generate_id(void) {
 	return id;
 }
 
+static const char *const pull_policies[] = { "missing", "always", "never", NULL };
+
+/* config's own fields are checked by container_config_from_json(). */
+static const struct api_body_field create_body[] = {
+	{ "config", API_JSON_OBJECT, .required = true },
+	{ "pull", API_JSON_STRING, .choices = pull_policies },
+	{},
+};
+
 static int handle_create(struct api_request *req, void *userdata) {
 	struct containers *cs = userdata;
 	struct images *im = cs->daemon->images;
 	_cleanup_za_error_ struct za_error *err = NULL;
 	_cleanup_free_ char *digest = NULL;
-	json_t *body = api_request_body(req), *pullv;
-	const char *key, *pull = "missing";
+	json_t *body = api_request_body(req);
+	const char *pull = api_body_string(body, "pull") ?: "missing";
 	struct job *j;
-	json_t *v;
 	int r;
 
-	json_object_foreach(body, key, v) {
-		if (!streq(key, "config") && !streq(key, "pull"))
-			return api_reply_error_status(req, 400, ZA_ERROR_INVALID_SPEC,
-			                              "unknown field '%s' in the request body (expected config, pull)",
-			                              key);
-	}
-	pullv = json_object_get(body, "pull");
-	if (pullv && !json_is_null(pullv)) {
-		pull = json_string_value(pullv);
-		if (!pull || !(streq(pull, "missing") || streq(pull, "always") || streq(pull, "never")))
-			return api_reply_error_status(req, 400, ZA_ERROR_INVALID_SPEC,
-			                              "field 'pull' must be one of missing, always, never");
-	}
-	if (!json_object_get(body, "config"))
-		return api_reply_error_status(req, 400, ZA_ERROR_INVALID_SPEC, "request body needs an object 'config'");
+	if (api_body_check(body, create_body, &err) < 0)
+		return api_reply_error(req, err);
 	j = job_new(cs, req, do_create, NULL);
 	if (container_config_from_json(json_object_get(body, "config"), &j->cfg, &err) < 0) {
 		job_free(j);
@@ -251,6 +251,8 @@ static int handle_create(struct api_request *req, void *userdata) {
 		return job_start(j); /* a file: module: no image to resolve */
 	if (!streq(pull, "always")) {
 		r = images_resolve(im, j->cfg.image, &digest, &err);
+		if (r >= 0 && images_check_runnable(im, digest, &err) < 0)
+			r = za_error_wrap(&err, "image '%s'", j->cfg.image);
 		if (r >= 0)
 			return create_with_digest(j, digest);
 		if (streq(pull, "never") || err->kind != ZA_ERROR_NOT_FOUND) {
@@ -325,14 +327,17 @@ static int id_job(struct api_request *req, struct containers *cs, job_fn fn, str
 static int handle_start(struct api_request *req, void *userdata) {
 	struct containers *cs = userdata;
 	struct job *j = NULL;
-	int r = id_job(req, cs, do_start, &j);
+	bool attach, wait_removed;
+	int r;
 
+	if (query_bool(req, "attach", &attach) < 0 || query_bool(req, "wait_removed", &wait_removed) < 0)
+		return 0;
+	r = id_job(req, cs, do_start, &j);
 	if (r <= 0)
 		return r;
-	if (query_bool(req, "attach")) {
+	if (attach) {
 		job_free(j);
-		return containers_start_attached(cs, req, api_request_query(req, "id"),
-		                                 query_bool(req, "wait_removed"));
+		return containers_start_attached(cs, req, api_request_query(req, "id"), wait_removed);
 	}
 	return job_start(j);
 }
@@ -372,15 +377,19 @@ static int handle_kill(struct api_request *req, void *userdata) {
 
 static int handle_remove(struct api_request *req, void *userdata) {
 	struct job *j = NULL;
-	int r = id_job(req, userdata, do_remove, &j);
+	bool force;
+	int r;
 
+	if (query_bool(req, "force", &force) < 0)
+		return 0;
+	r = id_job(req, userdata, do_remove, &j);
 	if (r <= 0)
 		return r;
-	j->force = query_bool(req, "force");
+	j->force = force;
 	return job_start(j);
 }
 
-/* --- list, inspect, stats, exec ------------------------------------------------- */
+/* --- list, inspect, stats ------------------------------------------------------- */
 
 static int cmp_created(const void *a, const void *b) {
 	int64_t x = json_integer_value(json_object_get(*(json_t *const *)a, "created_ns"));
@@ -417,9 +426,13 @@ static int do_list(struct job *j) {
 }
 
 static int handle_list(struct api_request *req, void *userdata) {
-	struct job *j = job_new(userdata, req, do_list, NULL);
+	struct job *j;
+	bool all;
 
-	j->all = query_bool(req, "all");
+	if (query_bool(req, "all", &all) < 0)
+		return 0;
+	j = job_new(userdata, req, do_list, NULL);
+	j->all = all;
 	return job_start(j);
 }
 
@@ -466,45 +479,6 @@ static int handle_stats(struct api_request *req, void *userdata) {
 	struct job *j = NULL;
 	int r = id_job(req, userdata, do_stats, &j);
 	return r <= 0 ? r : job_start(j);
-}
-
-#define EXEC_OUTPUT_MAX (1024 * 1024)
-
-static int do_exec(struct job *j) {
-	struct exec_result res = {};
-	int r = job_resolve(j, NULL);
-
-	if (r >= 0)
-		r = j->cs->rt->ops->exec(j->cs->rt, j->id, j->argv, EXEC_OUTPUT_MAX, &res, &j->err);
-	if (r < 0)
-		return r;
-	j->reply = json_pack("{s:i, s:o, s:o}", "exit_code", res.exit_code, "stdout",
-	                     json_string_lossy(res.out, res.out ? strnlen(res.out, EXEC_OUTPUT_MAX) : 0), "stderr",
-	                     json_string_lossy(res.err, res.err ? strnlen(res.err, EXEC_OUTPUT_MAX) : 0));
-	exec_result_release(&res);
-	return 0;
-}
-
-static int handle_exec(struct api_request *req, void *userdata) {
-	json_t *argv = json_object_get(api_request_body(req), "argv"), *e;
-	struct job *j = NULL;
-	size_t i;
-	int r;
-
-	if (!json_is_array(argv) || json_array_size(argv) == 0 || json_array_size(argv) > CONTAINER_JSON_ARRAY_MAX)
-		return api_reply_error_status(req, 400, ZA_ERROR_INVALID_SPEC,
-		                              "request body needs 'argv', a non-empty array of strings");
-	json_array_foreach(argv, i, e) {
-		if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e))
-			return api_reply_error_status(req, 400, ZA_ERROR_INVALID_SPEC,
-			                              "argv[%zu] is not a string without NUL bytes", i);
-	}
-	r = id_job(req, userdata, do_exec, &j);
-	if (r <= 0)
-		return r;
-	j->argv = xnew(char *, json_array_size(argv) + 1);
-	json_array_foreach(argv, i, e) j->argv[i] = xstrdup(json_string_value(e));
-	return job_start(j);
 }
 
 /* --- wait -------------------------------------------------------------------- */
@@ -678,7 +652,7 @@ int api_containers_register(struct daemon *d, struct runtime *rt) {
 	api_server_add_route(d->api, "GET", "/v1/containers/inspect", handle_inspect, cs);
 	api_server_add_route(d->api, "GET", "/v1/containers/stats", handle_stats, cs);
 	api_server_add_route(d->api, "POST", "/v1/containers/wait", handle_wait, cs);
-	api_server_add_route(d->api, "POST", "/v1/containers/exec", handle_exec, cs);
+	containers_exec_register(cs); /* POST /v1/containers/exec */
 	api_server_add_route(d->api, "GET", "/v1/containers/logs", containers_handle_logs, cs);
 	api_server_add_route(d->api, "POST", "/v1/wasm/precompile", handle_precompile, cs);
 	(void)runtime_exit_handler_add(rt, on_container_exit, cs);

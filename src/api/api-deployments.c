@@ -8,6 +8,7 @@
  * Also the glue the manager needs: images made present per pull_policy,
  * results posted to the loop, restore of stored deployments at start. */
 #include "api/daemon.h"
+#include "api/api-body.h"
 #include "api/api-jobs.h"
 #include "api/images.h"
 #include "api/server.h"
@@ -19,7 +20,8 @@
 #include "store/store-images.h"
 #include "basic/banned.h"
 
-#define DEPLOY_YAML_MAX (1024 * 1024)
+#define DEPLOY_YAML_MAX      (1024 * 1024)
+#define DEPLOY_FILE_NAME_MAX 4096 /* "file": a name for messages, not read */
 
 struct event_follow;
 
@@ -77,6 +79,8 @@ static void image_ensure(void *ctx, const char *reference, enum spec_pull_policy
 	}
 	if (policy == SPEC_PULL_IF_NOT_PRESENT || policy == SPEC_PULL_NEVER) {
 		r = images_resolve(d->images, reference, &digest, &err);
+		if (r >= 0)
+			r = images_check_runnable(d->images, digest, &err);
 		if (r >= 0 || policy == SPEC_PULL_NEVER || err->kind != ZA_ERROR_NOT_FOUND) {
 			done(userdata, r, err, digest);
 			return;
@@ -106,29 +110,25 @@ static void reply_done(void *userdata, int r, const struct za_error *err, json_t
 		(void)api_reply_json(req, 200, json_incref(status));
 }
 
+/* yaml's cap is checked by hand: over it is 413, not 400. */
+static const struct api_body_field deploy_body[] = {
+	{ "yaml", API_JSON_STRING, .required = true },
+	{ "file", API_JSON_STRING, .max = DEPLOY_FILE_NAME_MAX },
+	{},
+};
+
 static int handle_deploy(struct api_request *req, void *userdata) {
 	struct deployments *ds = userdata;
 	_cleanup_za_error_ struct za_error *err = NULL;
-	json_t *body = api_request_body(req), *v;
-	const char *key, *file, *yaml;
+	json_t *body = api_request_body(req);
+	const char *file = api_body_string(body, "file"), *yaml = api_body_string(body, "yaml");
 	int r;
 
-	json_object_foreach(body, key, v) {
-		if (!streq(key, "file") && !streq(key, "yaml"))
-			return api_reply_error_status(req, 400, ZA_ERROR_INVALID_SPEC,
-			                              "unknown field '%s' in the request body (expected file, yaml)",
-			                              key);
-	}
-	yaml = json_string_value(json_object_get(body, "yaml"));
-	file = json_string_value(json_object_get(body, "file"));
-	if (!yaml)
-		return api_reply_error_status(req, 400, ZA_ERROR_INVALID_SPEC,
-		                              "request body needs a string 'yaml' (the deployment spec)");
+	if (api_body_check(body, deploy_body, &err) < 0)
+		return api_reply_error(req, err);
 	if (json_string_length(json_object_get(body, "yaml")) > DEPLOY_YAML_MAX)
-		return api_reply_error_status(req, 413, ZA_ERROR_INVALID_SPEC, "the spec is larger than %d bytes",
-		                              DEPLOY_YAML_MAX);
-	if (json_object_get(body, "file") && !file)
-		return api_reply_error_status(req, 400, ZA_ERROR_INVALID_SPEC, "field 'file' must be a string");
+		return api_reply_error_status(req, 413, ZA_ERROR_INVALID_SPEC,
+		                              "request body: field 'yaml' is larger than %d bytes", DEPLOY_YAML_MAX);
 	api_request_suspend(req);
 	r = manager_deploy(ds->m, file ? file : "<request>", yaml, json_string_length(json_object_get(body, "yaml")),
 	                   reply_done, req, &err);
@@ -217,20 +217,23 @@ static void on_follow_closed(struct api_stream *st, void *userdata) {
 static int handle_events(struct api_request *req, void *userdata) {
 	struct deployments *ds = userdata;
 	const char *dep = api_request_query(req, "deployment"), *since = api_request_query(req, "since");
-	const char *follow = api_request_query(req, "follow");
+	_cleanup_za_error_ struct za_error *err = NULL;
 	struct api_stream *st;
 	uint64_t seq = 0;
 	json_t *hist, *ev;
+	bool follow;
 	size_t i;
 
 	if (since && parse_uint64(since, &seq) < 0)
 		return api_reply_error_status(req, 400, ZA_ERROR_INVALID_SPEC,
 		                              "query parameter 'since' must be an event sequence number");
+	if (api_query_bool(req, "follow", false, &follow, &err) < 0)
+		return api_reply_error(req, err);
 	hist = event_history(manager_events(ds->m), seq, isempty(dep) ? NULL : dep);
 	st = api_stream_begin(req, 200);
 	json_array_foreach(hist, i, ev)(void) api_stream_send_json(st, json_incref(ev));
 	json_decref(hist);
-	if (!follow || parse_bool(follow) != 1) {
+	if (!follow) {
 		api_stream_end(st);
 		return 0;
 	}
@@ -298,6 +301,7 @@ static void on_exit_hook(struct daemon *d, void *userdata) {
 	struct deployments *ds = userdata;
 
 	d->replica_status = NULL;
+	d->manager = NULL;
 	on_stop_hook(d, ds);
 	manager_shutdown(ds->m);
 	/* results of the last workers are queued: free after them */
@@ -336,6 +340,7 @@ int api_deployments_register(struct daemon *d, struct za_error **reterr) {
 	}
 	d->replica_status = replica_status;
 	d->replica_status_ctx = ds;
+	d->manager = ds->m;
 	daemon_add_hook(d, DAEMON_HOOK_STOP, on_stop_hook, ds);
 	daemon_add_hook(d, DAEMON_HOOK_EXIT, on_exit_hook, ds);
 	api_server_add_route(d->api, "POST", "/v1/deployments", handle_deploy, ds);

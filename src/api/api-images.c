@@ -15,9 +15,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api/api-body.h"
+#include "api/api-metrics.h"
 #include "api/images.h"
 #include "api/server.h"
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "image/content.h"
@@ -50,6 +53,8 @@ struct fetch_job {
 	int r;
 	struct za_error *err;
 	struct store_image img;
+	bool registry;                   /* a pull, not a load */
+	struct metrics_pull_tally tally; /* bytes fetched (worker) */
 };
 
 struct line_post {
@@ -79,6 +84,7 @@ static void job_post_line(struct fetch_job *job, json_t *line) {
 static void job_progress(const struct pull_progress *pp, void *userdata) {
 	struct fetch_job *job = userdata;
 
+	metrics_pull_tally_progress(&job->tally, pp);
 	if (pp->message)
 		job_post_line(job, json_pack("{s:s, s:s}", "status", "progress", "message", pp->message));
 	else
@@ -92,6 +98,7 @@ static void job_free(struct fetch_job *job) {
 	oci_platform_release(&job->platform);
 	za_error_free(job->err);
 	store_image_release(&job->img);
+	metrics_pull_tally_release(&job->tally);
 	free(job);
 }
 
@@ -103,9 +110,14 @@ static void job_done(void *userdata) {
 	if (r >= 0) {
 		/* The record is written on the loop thread, after everything it
 		 * names is on disk: a crash before this leaves only prunable files. */
+		crashpoint("pull.recording");
 		r = store_image_put(im->daemon->store, &job->img, &job->err);
+		if (r >= 0)
+			crashpoint("pull.recorded");
 	}
 	im->active--;
+	if (job->registry)
+		api_metrics_image_pulled(im->daemon, r >= 0, metrics_pull_tally_bytes(&job->tally));
 	if (r < 0 && !job->err)
 		za_error_make(&job->err, ZA_ERROR_INTERNAL, r, "image fetch failed: %m");
 	if (r < 0)
@@ -139,6 +151,7 @@ static void *job_thread(void *userdata) {
 			                  .platform = job->has_platform ? &job->platform : NULL,
 			                  .on_progress = job_progress,
 			                  .userdata = job };
+		job->registry = true;
 		job->r = image_pull(job->reference, &o, &job->img, &job->err);
 	}
 	daemon_post(im->daemon, job_done, job);
@@ -255,6 +268,20 @@ int images_resolve(struct images *im, const char *reference, char **ret_digest, 
 	return 0;
 }
 
+int images_check_runnable(struct images *im, const char *digest, struct za_error **reterr) {
+	struct store_image img = {};
+	struct oci_platform node = {};
+	int r;
+
+	if (store_image_get(im->daemon->store, digest, &img, NULL) < 0)
+		return 0; /* gone meanwhile: whoever uses it says so */
+	oci_platform_default(&node);
+	r = oci_platform_check_os(img.os, &node, reterr);
+	oci_platform_release(&node);
+	store_image_release(&img);
+	return r;
+}
+
 /* --- garbage collection ------------------------------------------------- */
 
 static uint64_t tree_size_at(int dfd, const char *name) {
@@ -361,7 +388,7 @@ int images_gc(struct images *im, uint64_t *reclaimed, struct za_error **reterr) 
 /* --- HTTP handlers ------------------------------------------------------- */
 
 static json_t *error_json(const struct za_error *e) {
-	return json_pack("{s:s, s:s}", "kind", za_error_kind_to_string(e->kind), "message", e->message);
+	return api_error_json(e);
 }
 
 static json_t *strv_json(char **l) {
@@ -414,20 +441,24 @@ static void stream_done(int r, const struct za_error *err, const struct store_im
 	free(c);
 }
 
+static const struct api_body_field fetch_body[] = {
+	{ "reference", API_JSON_STRING, .required = true, .max = IMAGE_REFERENCE_INPUT_MAX },
+	{ "platform", API_JSON_STRING, .max = 256 },
+	{},
+};
+
 static int handle_fetch(struct api_request *req, void *userdata) {
 	struct images *im = userdata;
 	_cleanup_za_error_ struct za_error *err = NULL;
 	json_t *body = api_request_body(req);
-	const char *reference = json_string_value(json_object_get(body, "reference"));
-	const char *platform_s = json_string_value(json_object_get(body, "platform"));
+	const char *reference = api_body_string(body, "reference");
+	const char *platform_s = api_body_string(body, "platform");
 	struct oci_platform platform = {};
 	struct stream_ctx *c;
 	int r;
 
-	if (!reference) {
-		za_error_make(&err, ZA_ERROR_INVALID_SPEC, EINVAL, "request body needs a string field 'reference'");
+	if (api_body_check(body, fetch_body, &err) < 0)
 		return api_reply_error(req, err);
-	}
 	if (platform_s && oci_platform_parse(platform_s, &platform, &err) < 0)
 		return api_reply_error(req, err);
 	c = xnew(struct stream_ctx, 1);
@@ -511,21 +542,24 @@ static int handle_inspect(struct api_request *req, void *userdata) {
 	return api_reply_json(req, 200, out);
 }
 
+static const struct api_body_field tag_body[] = {
+	{ "source", API_JSON_STRING, .required = true, .max = IMAGE_REFERENCE_INPUT_MAX },
+	{ "target", API_JSON_STRING, .required = true, .max = IMAGE_REFERENCE_INPUT_MAX },
+	{},
+};
+
 static int handle_tag(struct api_request *req, void *userdata) {
 	struct images *im = userdata;
 	_cleanup_za_error_ struct za_error *err = NULL;
 	_cleanup_free_ char *digest = NULL, *normal = NULL;
 	json_t *body = api_request_body(req);
-	const char *source = json_string_value(json_object_get(body, "source"));
-	const char *target = json_string_value(json_object_get(body, "target"));
+	const char *source = api_body_string(body, "source");
+	const char *target = api_body_string(body, "target");
 	struct image_reference ref;
 	int r;
 
-	if (!source || !target) {
-		za_error_make(&err, ZA_ERROR_INVALID_SPEC, EINVAL,
-		              "request body needs string fields 'source' and 'target'");
+	if (api_body_check(body, tag_body, &err) < 0)
 		return api_reply_error(req, err);
-	}
 	if (images_resolve(im, source, &digest, &err) < 0)
 		return api_reply_error(req, err);
 	image_reference_init(&ref);
@@ -565,14 +599,15 @@ static int handle_remove(struct api_request *req, void *userdata) {
 	struct images *im = userdata;
 	_cleanup_za_error_ struct za_error *err = NULL;
 	_cleanup_free_ char *digest = NULL, *normal = NULL;
-	const char *ref = api_request_query(req, "ref"), *force_s = api_request_query(req, "force");
-	bool force = force_s && (streq(force_s, "1") || streq(force_s, "true"));
+	const char *ref = api_request_query(req, "ref");
 	struct store_image img = {};
 	struct image_reference parsed;
 	json_t *untagged, *deleted;
 	uint64_t reclaimed = 0;
-	bool by_name;
+	bool by_name, force;
 
+	if (api_query_bool(req, "force", false, &force, &err) < 0)
+		return api_reply_error(req, err);
 	if (!ref) {
 		za_error_make(&err, ZA_ERROR_INVALID_SPEC, EINVAL, "query parameter 'ref' is required");
 		return api_reply_error(req, err);

@@ -12,6 +12,7 @@
  * Handlers run on the loop thread; a set is one small fsync'd write. */
 #include <jansson.h>
 
+#include "api/api-body.h"
 #include "api/container-json.h"
 #include "api/daemon.h"
 #include "api/server.h"
@@ -29,32 +30,31 @@ static int query_name(struct api_request *req, const char **ret, struct za_error
 	return 0;
 }
 
+/* NUL bytes can only come base64-encoded. */
+static const struct api_body_field set_body[] = {
+	{ "value", API_JSON_STRING },
+	{ "value_base64", API_JSON_STRING },
+	{},
+};
+
 /* The value of a PUT body, decoded; *ret_data NUL-terminated. */
 static int body_value(json_t *body, char **ret_data, size_t *ret_len, struct za_error **reterr) {
-	json_t *text = NULL, *b64 = NULL, *v;
-	const char *key, *s;
+	json_t *text = json_object_get(body, "value"), *b64 = json_object_get(body, "value_base64"), *v;
+	const char *s;
 	size_t len;
+	int r;
 
-	if (!body)
-		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-		                     "request body is required: {\"value\": STRING} or {\"value_base64\": STRING}");
-	json_object_foreach(body, key, v) {
-		if (streq(key, "value"))
-			text = v;
-		else if (streq(key, "value_base64"))
-			b64 = v;
-		else
-			return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-			                     "unknown key '%s' in request body; expected 'value' or 'value_base64'",
-			                     key);
-	}
+	r = api_body_check(body, set_body, reterr);
+	if (r < 0)
+		return r;
+	if (json_is_null(text))
+		text = NULL;
+	if (json_is_null(b64))
+		b64 = NULL;
 	if (!text == !b64)
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
-		                     "request body needs exactly one of 'value' and 'value_base64'");
+		                     "request body: exactly one of the fields 'value' and 'value_base64' is required");
 	v = text ?: b64;
-	if (!json_is_string(v))
-		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "'%s' must be a string",
-		                     text ? "value" : "value_base64");
 	s = json_string_value(v);
 	len = json_string_length(v);
 	if (text) {
@@ -63,7 +63,8 @@ static int body_value(json_t *body, char **ret_data, size_t *ret_len, struct za_
 		return 0;
 	}
 	if (auth_base64_decode(s, len, ret_data, ret_len) < 0)
-		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "'value_base64' is not valid base64");
+		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
+		                     "request body: field 'value_base64' is not valid base64");
 	return 0;
 }
 

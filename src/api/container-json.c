@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <time.h>
 
+#include "api/api-body.h"
 #include "basic/alloc.h"
 #include "basic/parse.h"
 #include "basic/strbuf.h"
@@ -53,7 +54,7 @@ static int get_string(json_t *o, const char *key, const char *path, char **ret, 
 	}
 	p = sub(path, key);
 	if (!json_is_string(v))
-		return bad(reterr, p, "expected a string");
+		return bad(reterr, p, "expected a string, not %s", api_json_type_name(v));
 	if (json_string_length(v) > CONTAINER_JSON_STRING_MAX)
 		return bad(reterr, p, "longer than %d bytes", CONTAINER_JSON_STRING_MAX);
 	if (strlen(json_string_value(v)) != json_string_length(v))
@@ -70,7 +71,7 @@ static int get_bool(json_t *o, const char *key, const char *path, bool *ret, str
 		return 0;
 	if (!json_is_boolean(v)) {
 		p = sub(path, key);
-		return bad(reterr, p, "expected true or false");
+		return bad(reterr, p, "expected true or false, not %s", api_json_type_name(v));
 	}
 	*ret = json_is_true(v);
 	return 0;
@@ -89,16 +90,21 @@ static int get_strv(json_t *o, const char *key, const char *path, char ***ret, s
 	}
 	p = sub(path, key);
 	if (!json_is_array(v))
-		return bad(reterr, p, "expected an array of strings");
+		return bad(reterr, p, "expected an array of strings, not %s", api_json_type_name(v));
 	if (json_array_size(v) > CONTAINER_JSON_ARRAY_MAX)
 		return bad(reterr, p, "more than %d entries", CONTAINER_JSON_ARRAY_MAX);
 	json_array_foreach(v, i, e) {
+		_cleanup_free_ char *pe = NULL;
+
+		if (json_is_string(e) && json_string_length(e) <= CONTAINER_JSON_STRING_MAX &&
+		    strlen(json_string_value(e)) == json_string_length(e))
+			continue;
+		pe = xasprintf("%s[%zu]", p, i);
 		if (!json_is_string(e))
-			return bad(reterr, p, "entry %zu is not a string", i);
-		if (json_string_length(e) > CONTAINER_JSON_STRING_MAX ||
-		    strlen(json_string_value(e)) != json_string_length(e))
-			return bad(reterr, p, "entry %zu is longer than %d bytes or contains a NUL byte", i,
-			           CONTAINER_JSON_STRING_MAX);
+			return bad(reterr, pe, "expected a string, not %s", api_json_type_name(e));
+		if (json_string_length(e) > CONTAINER_JSON_STRING_MAX)
+			return bad(reterr, pe, "longer than %d bytes", CONTAINER_JSON_STRING_MAX);
+		return bad(reterr, pe, "contains a NUL byte");
 	}
 	l = xnew(char *, json_array_size(v) + 1);
 	json_array_foreach(v, i, e) l[i] = xstrdup(json_string_value(e));
@@ -133,6 +139,9 @@ static int get_int(json_t *o, const char *key, const char *path, int64_t min, in
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
 		p = sub(path, key);
+		if (!json_is_integer(v))
+			return bad(reterr, p, "expected an integer from %" PRId64 " to %" PRId64 ", not %s", min, max,
+			           api_json_type_name(v));
 		return bad(reterr, p, "expected an integer from %" PRId64 " to %" PRId64, min, max);
 	}
 	*ret = json_integer_value(v);
@@ -153,6 +162,9 @@ static int get_size(json_t *o, const char *key, const char *path, uint64_t *ret,
 	}
 	if (json_is_string(v) && parse_size(json_string_value(v), ret) >= 0)
 		return 0;
+	if (!json_is_string(v) && !json_is_integer(v))
+		return bad(reterr, p, "expected a size in bytes (an integer, or a string like \"512Mi\"), not %s",
+		           api_json_type_name(v));
 	return bad(reterr, p, "expected a size in bytes (an integer, or a string like \"512Mi\")");
 }
 
@@ -166,14 +178,25 @@ static int parse_labels(json_t *o, const char *path, char ***ret, struct za_erro
 	if (json_is_array(v))
 		return get_strv(o, "labels", path, ret, reterr);
 	if (!json_is_object(v))
-		return bad(reterr, p, "expected an object of strings");
+		return bad(reterr, p, "expected an object of strings (or an array of \"KEY=VALUE\"), not %s",
+		           api_json_type_name(v));
 	if (json_object_size(v) > CONTAINER_JSON_ARRAY_MAX)
 		return bad(reterr, p, "more than %d entries", CONTAINER_JSON_ARRAY_MAX);
 	json_object_foreach(v, k, e) {
-		if (!json_is_string(e) || json_string_length(e) > CONTAINER_JSON_STRING_MAX || isempty(k) ||
-		    strchr(k, '='))
-			return bad(reterr, p, "label '%s' must be a string with a key without '='", k);
-		_cleanup_free_ char *kv = xasprintf("%s=%s", k, json_string_value(e));
+		_cleanup_free_ char *pk = NULL, *kv = NULL;
+
+		if (isempty(k) || strlen(k) > CONTAINER_JSON_STRING_MAX || strchr(k, '='))
+			return bad(reterr, p, "a label key must be non-empty, without '=' and at most %d bytes",
+			           CONTAINER_JSON_STRING_MAX);
+		if (!json_is_string(e) || json_string_length(e) > CONTAINER_JSON_STRING_MAX ||
+		    strlen(json_string_value(e)) != json_string_length(e)) {
+			pk = sub(p, k);
+			if (!json_is_string(e))
+				return bad(reterr, pk, "expected a string, not %s", api_json_type_name(e));
+			return bad(reterr, pk, "longer than %d bytes or contains a NUL byte",
+			           CONTAINER_JSON_STRING_MAX);
+		}
+		kv = xasprintf("%s=%s", k, json_string_value(e));
 		strv_push(ret, kv);
 	}
 	return 0;
@@ -190,7 +213,7 @@ static int parse_mount(json_t *m, const char *path, struct container_mount *ret,
 	int r;
 
 	if (!json_is_object(m))
-		return bad(reterr, path, "expected an object");
+		return bad(reterr, path, "expected an object, not %s", api_json_type_name(m));
 	r = check_keys(m, path, keys, reterr);
 	if (r >= 0)
 		r = get_string(m, "type", path, &type, reterr);
@@ -235,7 +258,7 @@ static int parse_port(json_t *m, const char *path, struct container_port *ret, s
 	int r;
 
 	if (!json_is_object(m))
-		return bad(reterr, path, "expected an object");
+		return bad(reterr, path, "expected an object, not %s", api_json_type_name(m));
 	r = check_keys(m, path, keys, reterr);
 	if (r >= 0)
 		r = get_int(m, "host_port", path, 0, 65535, &host, reterr);
@@ -270,7 +293,7 @@ static int parse_resources(json_t *o, const char *path, struct spec_resources *r
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_object(v))
-		return bad(reterr, p, "expected an object");
+		return bad(reterr, p, "expected an object, not %s", api_json_type_name(v));
 	r = check_keys(v, p, keys, reterr);
 	if (r >= 0)
 		r = get_size(v, "memory", p, &ret->memory, reterr);
@@ -283,6 +306,9 @@ static int parse_resources(json_t *o, const char *path, struct spec_resources *r
 	if (cpu && !json_is_null(cpu)) {
 		if (!json_is_number(cpu) || json_number_value(cpu) < 0 || json_number_value(cpu) > 4096) {
 			pc = sub(p, "cpu");
+			if (!json_is_number(cpu))
+				return bad(reterr, pc, "expected a number of cores from 0 to 4096, not %s",
+				           api_json_type_name(cpu));
 			return bad(reterr, pc, "expected a number of cores from 0 to 4096");
 		}
 		ret->cpu = json_number_value(cpu);
@@ -291,9 +317,11 @@ static int parse_resources(json_t *o, const char *path, struct spec_resources *r
 }
 
 static int parse_env(char **env, const char *path, struct za_error **reterr) {
-	STRV_FOREACH (e, env)
-		if ((*e)[0] == '=' || !strchr(*e, '='))
-			return bad(reterr, path, "'%s' is not of the form NAME=VALUE", *e);
+	for (size_t i = 0; env && env[i]; i++)
+		if (env[i][0] == '=' || !strchr(env[i], '=')) {
+			_cleanup_free_ char *p = xasprintf("%s[%zu]", path, i);
+			return bad(reterr, p, "'%s' is not of the form NAME=VALUE", env[i]);
+		}
 	return 0;
 }
 
@@ -318,7 +346,7 @@ static int parse_config(json_t *j, struct container_config *c, struct za_error *
 	int r;
 
 	if (!json_is_object(j))
-		return bad(reterr, path, "expected an object");
+		return bad(reterr, path, "expected an object, not %s", api_json_type_name(j));
 	r = check_keys(j, path, keys, reterr);
 	if (r >= 0)
 		r = get_string(j, "id", path, &c->id, reterr);

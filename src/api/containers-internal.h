@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Shared by api-containers.c (routes, plain operations, wait),
- * api-containers-common.c (workers, followers, auto-remove) and
- * api-containers-logs.c (logs and attach streams) only. */
+ * api-containers-common.c (workers, followers, auto-remove),
+ * api-containers-logs.c (logs and attach streams) and
+ * api-containers-exec.c (exec) only. */
 #pragma once
 
 #include <pthread.h>
@@ -50,7 +51,8 @@ struct containers {
 	/* Sleeping pollers wake on a kick: a worker that saw a container exit
 	 * (or go) tells the others at once instead of at their next poll. */
 	pthread_cond_t wake;
-	uint64_t kicks; /* under lock */
+	uint64_t kicks;             /* under lock */
+	struct exec_session *execs; /* exec requests in progress (api-containers-exec.c), under lock */
 };
 
 /* Wake every containers_sleep() now (any thread). */
@@ -86,6 +88,10 @@ void containers_rearm_later(struct containers *cs);
 int containers_reply_error(struct api_request *req, const struct za_error *e);
 /* 400 for a missing or malformed query parameter. */
 int containers_reply_bad_query(struct api_request *req, const char *name, const char *expected);
+
+/* api-containers-exec.c: POST /v1/containers/exec (buffered, or stream=1),
+ * and the STOP hook that cancels execs in progress. */
+void containers_exec_register(struct containers *cs);
 
 /* api-containers-logs.c */
 int containers_handle_logs(struct api_request *req, void *userdata);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The container endpoints of the daemon API (api-containers.c, logs and
- * attach in api-containers-logs.c) on top of a runtime the daemon owns:
+ * attach in api-containers-logs.c, exec in api-containers-exec.c) on top of
+ * a runtime the daemon owns:
  *   POST   /v1/containers                 {config, pull}  -> 201 {id}
  *   POST   /v1/containers/start?id=[&attach=1]            -> {id}, or with attach JSON lines
  *                                                            {stream, time, log}... then {exit: {...}}
@@ -12,7 +13,9 @@
  *   GET    /v1/containers/stats?id=                       -> one sample
  *   POST   /v1/containers/wait?id=[&condition=not-running|next-exit|removed]
  *                                                         -> {exit_code, reason, signal, finished_at}
- *   POST   /v1/containers/exec?id=        {argv}          -> {exit_code, stdout, stderr}
+ *   POST   /v1/containers/exec?id=[&stream=1]  {argv, env, workdir, user}
+ *                                                         -> {exit_code, stdout, stderr}, or with stream
+ *                                                            JSON lines {stream, data[, encoding]}... then {exit_code}
  *   GET    /v1/containers/logs?id=[&follow=1&tail=N&since=T] -> JSON lines {stream, time, log}
  * Every runtime call runs on a worker thread; replies leave from the loop
  * thread. Containers created with auto_remove are removed when they exit. */

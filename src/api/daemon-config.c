@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <sys/un.h>
 
+#include "api/server.h"
 #include "basic/alloc.h"
 #include "basic/fileio.h"
 #include "basic/parse.h"
@@ -30,6 +31,8 @@ void daemon_config_release(struct daemon_config *c) {
 	free(c->runtime_dir);
 	free(c->config_file);
 	free(c->registry_auth_file);
+	free(c->listen);
+	free(c->token_file);
 	strv_free(c->insecure_registries);
 	*c = (struct daemon_config){ 0 };
 }
@@ -108,6 +111,10 @@ int daemon_config_load_file(struct daemon_config *c, const char *path, struct za
 			r = config_path(path, key, v, &c->runtime_dir, reterr);
 		else if (streq(key, "registry_auth"))
 			r = config_path(path, key, v, &c->registry_auth_file, reterr);
+		else if (streq(key, "listen"))
+			r = config_string(path, key, v, &c->listen, reterr);
+		else if (streq(key, "token_file"))
+			r = config_path(path, key, v, &c->token_file, reterr);
 		else if (streq(key, "max_concurrent_downloads")) {
 			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 			    json_integer_value(v) > DAEMON_DOWNLOADS_MAX)
@@ -162,11 +169,18 @@ int daemon_config_load_file(struct daemon_config *c, const char *path, struct za
 				                  key);
 			else
 				c->crashloop_restarts = (unsigned)json_integer_value(v);
+		} else if (streq(key, "cgroup_favordynmods")) {
+			if (!json_is_boolean(v))
+				r = za_error_make(reterr, ZA_ERROR_CONFIGURATION, EINVAL,
+				                  "config file '%s': key '%s' must be true or false", path, key);
+			else
+				c->keep_cgroup_options = !json_is_true(v);
 		} else
 			r = za_error_make(reterr, ZA_ERROR_CONFIGURATION, EINVAL,
 			                  "config file '%s': unknown key '%s'; known keys: root, runtime_dir, "
 			                  "insecure_registries, max_concurrent_downloads, registry_auth, socket_group, "
-			                  "crashloop_window, crashloop_restarts, crashloop_delay",
+			                  "listen, token_file, crashloop_window, crashloop_restarts, crashloop_delay, "
+			                  "cgroup_favordynmods",
 			                  path, key);
 		if (r < 0)
 			return r;
@@ -217,7 +231,17 @@ int daemon_config_finish(struct daemon_config *c, struct za_error **reterr) {
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EINVAL,
 		                     "max concurrent downloads must be from 1 to %d, not %u", DAEMON_DOWNLOADS_MAX,
 		                     c->max_concurrent_downloads);
-	return 0;
+	if (c->listen) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		r = api_address_parse(c->listen, &ss, &len, reterr);
+		if (r < 0)
+			return r;
+	}
+	if (!c->token_file)
+		c->token_file = xasprintf("%s/%s", c->root_dir, DAEMON_TOKEN_NAME);
+	return make_absolute("token file", &c->token_file, reterr);
 }
 
 char *daemon_config_socket_path(const struct daemon_config *c) {

@@ -14,9 +14,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
 #include "api/server.h"
@@ -121,6 +124,51 @@ static void daemon_run_hooks(struct daemon *d, enum daemon_hook hook) {
 	}
 }
 
+/* ---- systemd's notify socket ---- */
+
+/* $NOTIFY_SOCKET and the watchdog's variables are for this process alone,
+ * yet every child inherits the environment, and `runc run --detach` with
+ * NOTIFY_SOCKET set passes systemd's protocol through and waits for the
+ * container itself to send READY=1, which a plain one never does: every
+ * start would hang. So the daemon takes them out of its environment before
+ * any thread or child exists and speaks the protocol itself. */
+static void notify_take_env(struct daemon *d) {
+	const char *p = getenv("NOTIFY_SOCKET");
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(false, &usec) > 0)
+		d->watchdog_usec = usec;
+	d->notify_socket = p ? xstrdup(p) : NULL;
+	(void)unsetenv("NOTIFY_SOCKET");
+	(void)unsetenv("WATCHDOG_USEC");
+	(void)unsetenv("WATCHDOG_PID");
+}
+
+static void daemon_notify(struct daemon *d, const char *text) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	size_t n = d->notify_socket ? strlen(d->notify_socket) : 0;
+
+	/* a path or an abstract name ("@name"), as sd_notify() takes them */
+	if (n < 2 || n >= sizeof(sa.sun_path) || (d->notify_socket[0] != '/' && d->notify_socket[0] != '@'))
+		return;
+	memcpy(sa.sun_path, d->notify_socket, n);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+	                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		log_debug_errno(errno, "cannot notify '%s': %m", d->notify_socket);
+}
+
+static int on_watchdog(sd_event_source *es, uint64_t usec, void *userdata) {
+	struct daemon *d = userdata;
+
+	daemon_notify(d, "WATCHDOG=1");
+	(void)sd_event_source_set_time(es, usec + d->watchdog_usec / 2);
+	return sd_event_source_set_enabled(es, SD_EVENT_ONESHOT);
+}
+
 /* ---- shutdown ---- */
 
 static int on_drain(sd_event_source *es, uint64_t usec, void *userdata) {
@@ -146,7 +194,7 @@ void daemon_stop(struct daemon *d) {
 	if (d->stopping)
 		return;
 	d->stopping = true;
-	(void)sd_notify(0, "STOPPING=1");
+	daemon_notify(d, "STOPPING=1");
 	if (d->api)
 		api_server_stop_accepting(d->api);
 	if (d->socket_path)
@@ -239,6 +287,35 @@ static int setup_signals(struct daemon *d, struct za_error **reterr) {
 	return 0;
 }
 
+/* The optional TCP listener: its token first (made on first use), then
+ * the socket. */
+static int setup_tcp(struct daemon *d, struct za_error **reterr) {
+	const struct daemon_config *cfg = d->config;
+	char *token = NULL;
+	bool created = false, loopback = false;
+	int fd, r;
+
+	if (!cfg->listen)
+		return 0;
+	r = api_token_load(cfg->token_file, true, &token, &created, reterr);
+	if (r < 0)
+		return r;
+	fd = api_listen_tcp(cfg->listen, &d->tcp_address, &loopback, reterr);
+	r = fd < 0 ? fd : api_server_add_listener(d->api, fd, token, reterr);
+	explicit_bzero(token, strlen(token));
+	free(token);
+	if (r < 0)
+		return r;
+	if (created)
+		log_notice("generated an API token in '%s' (mode 0600)", cfg->token_file);
+	if (!loopback)
+		log_warning("the API listens on %s, not a loopback address, over plain HTTP: the token and every "
+		            "request cross the network unencrypted; put a TLS proxy or an SSH tunnel in front",
+		            d->tcp_address);
+	log_notice("API listening on tcp://%s (bearer token in '%s')", d->tcp_address, cfg->token_file);
+	return 0;
+}
+
 int daemon_new(const struct daemon_config *cfg, struct daemon **ret, struct za_error **reterr) {
 	_cleanup_(daemon_freep) struct daemon *d = NULL;
 	int r, fd;
@@ -248,10 +325,13 @@ int daemon_new(const struct daemon_config *cfg, struct daemon **ret, struct za_e
 	d->lock_fd = d->root_lock_fd = d->post_fd = -1;
 	pthread_mutex_init(&d->post_lock, NULL);
 
+	notify_take_env(d);
 	r = sd_event_new(&d->event);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot create event loop: %m");
-	(void)sd_event_set_watchdog(d->event, true);
+	if (d->watchdog_usec > 0 && sd_event_add_time_relative(d->event, &d->watchdog_source, CLOCK_MONOTONIC,
+	                                                       d->watchdog_usec / 2, 0, on_watchdog, d) < 0)
+		log_warning("cannot arm the systemd watchdog");
 
 	r = make_dir("runtime directory", cfg->runtime_dir, 0755, reterr);
 	if (r >= 0)
@@ -286,6 +366,8 @@ int daemon_new(const struct daemon_config *cfg, struct daemon **ret, struct za_e
 		return fd;
 	}
 	r = api_server_new(d->event, fd, &d->api, reterr);
+	if (r >= 0)
+		r = setup_tcp(d, reterr);
 	if (r < 0)
 		return r;
 
@@ -298,6 +380,10 @@ int daemon_new(const struct daemon_config *cfg, struct daemon **ret, struct za_e
 			.root_dir = cfg->root_dir,
 			.runtime_dir = cfg->runtime_dir,
 			.content = images_content(d->images),
+			/* testing aid: the sanitizer build of the daemon with the
+			 * ordinary static shim (see scripts/check) */
+			.shim_path = getenv("ZLAYER_SHIM"),
+			.keep_cgroup_options = cfg->keep_cgroup_options,
 		};
 		r = oci_runtime_new(&ro, &d->runtime, reterr);
 		if (r < 0)
@@ -312,6 +398,9 @@ int daemon_new(const struct daemon_config *cfg, struct daemon **ret, struct za_e
 	r = api_deployments_register(d, reterr);
 	if (r < 0)
 		return r;
+	r = api_metrics_register(d, reterr);
+	if (r < 0)
+		return r;
 
 	*ret = TAKE_PTR(d);
 	return 0;
@@ -320,8 +409,14 @@ int daemon_new(const struct daemon_config *cfg, struct daemon **ret, struct za_e
 int daemon_loop(struct daemon *d, struct za_error **reterr) {
 	int r;
 
-	log_notice("zlayer-agent daemon ready on %s", d->socket_path);
-	(void)sd_notifyf(0, "READY=1\nSTATUS=listening on %s", d->socket_path);
+	if (d->tcp_address)
+		log_notice("zlayer-agent daemon ready on %s and tcp://%s", d->socket_path, d->tcp_address);
+	else
+		log_notice("zlayer-agent daemon ready on %s", d->socket_path);
+	{
+		_cleanup_free_ char *m = xasprintf("READY=1\nSTATUS=listening on %s", d->socket_path);
+		daemon_notify(d, m);
+	}
 	r = sd_event_loop(d->event);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "event loop failed: %m");
@@ -350,12 +445,15 @@ struct daemon *daemon_free(struct daemon *d) {
 	sd_event_source_disable_unref(d->sigterm_source);
 	sd_event_source_disable_unref(d->sigint_source);
 	sd_event_source_disable_unref(d->drain_source);
+	sd_event_source_disable_unref(d->watchdog_source);
 	sd_event_unref(d->event);
 	safe_close(d->post_fd);
 	safe_close(d->lock_fd);
 	safe_close(d->root_lock_fd);
 	pthread_mutex_destroy(&d->post_lock);
 	free(d->socket_path);
+	free(d->tcp_address);
+	free(d->notify_socket);
 	free(d);
 	return NULL;
 }

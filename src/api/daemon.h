@@ -18,6 +18,7 @@
 #define DAEMON_DEFAULT_CONFIG_FILE "/etc/zlayer/daemon.json"
 #define DAEMON_SOCKET_NAME         "agent.sock"
 #define DAEMON_LOCK_NAME           "agent.lock"
+#define DAEMON_TOKEN_NAME          "api-token" /* in the root directory */
 #define DAEMON_CONFIG_MAX          (1024 * 1024)
 #define DAEMON_DOWNLOADS_DEFAULT   3
 #define DAEMON_DOWNLOADS_MAX       64
@@ -32,11 +33,18 @@ struct daemon_config {
 	unsigned max_concurrent_downloads;
 	gid_t socket_group;
 	bool socket_group_set;
+	/* optional TCP listener "HOST:PORT" (plain HTTP, bearer token from
+	 * token_file, default ROOT/api-token); NULL: unix socket only */
+	char *listen;
+	char *token_file;
 	/* the supervisor's crash-loop rule (spec: more than 5 restarts in 300 s
 	 * -> CrashLoopBackOff, 30 s between restarts); keys crashloop_window,
 	 * crashloop_restarts, crashloop_delay, so tests can shrink them */
 	uint64_t crashloop_window_nsec, crashloop_delay_nsec;
 	unsigned crashloop_restarts;
+	/* cgroup_favordynmods: false keeps the host's cgroup2 options (see
+	 * runtime/cgroup-host.h); the default turns favordynmods on */
+	bool keep_cgroup_options;
 };
 
 /* Defaults, with ZLAYER_ROOT_DIR / ZLAYER_RUNTIME_DIR from the environment. */
@@ -44,11 +52,13 @@ void daemon_config_init(struct daemon_config *c);
 void daemon_config_release(struct daemon_config *c);
 /* Merge the JSON file at path into c (keys: root, runtime_dir,
  * insecure_registries, max_concurrent_downloads, registry_auth,
- * socket_group). Unknown keys and wrong types are errors naming the key. */
+ * socket_group, listen, token_file, crashloop_*). Unknown keys and wrong
+ * types are errors naming the key. */
 int daemon_config_load_file(struct daemon_config *c, const char *path, struct za_error **reterr);
 /* Look up a group by name or number for the socket. */
 int daemon_config_set_socket_group(struct daemon_config *c, const char *group, struct za_error **reterr);
-/* Make directories absolute and check that the socket path fits. */
+/* Make directories absolute, check that the socket path fits and the listen
+ * address parses; token_file defaults to ROOT/api-token. */
 int daemon_config_finish(struct daemon_config *c, struct za_error **reterr);
 /* "$runtime_dir/agent.sock" */
 char *daemon_config_socket_path(const struct daemon_config *c);
@@ -80,9 +90,15 @@ struct daemon {
 	 * Loop thread only; set by api-deployments.c. */
 	json_t *(*replica_status)(void *ctx, const char *id);
 	void *replica_status_ctx;
+	struct manager *manager;     /* the service manager (set by api-deployments.c), or NULL */
+	struct api_metrics *metrics; /* /metrics (api-metrics.c), or NULL */
 
 	/* private to daemon.c */
 	char *socket_path;
+	char *tcp_address;      /* the bound TCP listener ("127.0.0.1:2376"), or NULL */
+	char *notify_socket;    /* $NOTIFY_SOCKET, taken out of the environment (see daemon.c) */
+	uint64_t watchdog_usec; /* $WATCHDOG_USEC when it is for us, else 0 */
+	sd_event_source *watchdog_source;
 	int lock_fd, root_lock_fd;
 	int post_fd; /* eventfd */
 	pthread_mutex_t post_lock;
@@ -121,3 +137,5 @@ int api_images_register(struct daemon *d);
 int api_deployments_register(struct daemon *d, struct za_error **reterr);
 /* Secret store and endpoints (api-secrets.c). */
 int api_secrets_register(struct daemon *d, struct za_error **reterr);
+/* GET /metrics (api-metrics.c); last, after the deployments. */
+int api_metrics_register(struct daemon *d, struct za_error **reterr);

@@ -25,6 +25,10 @@ int images_fetch_start(struct images *im, const char *reference, const struct oc
 /* Resolve a user's reference (name, name:tag, digest, or short digest
  * prefix of at least 12 hex digits) to the stored image digest. */
 int images_resolve(struct images *im, const char *reference, char **ret_digest, struct za_error **reterr);
+/* The stored image `digest` can run on this node: route_to_peer (with
+ * required_os) when it is for another operating system, e.g. one pulled
+ * with --platform windows/amd64 (see oci_platform_check_os). */
+int images_check_runnable(struct images *im, const char *digest, struct za_error **reterr);
 /* The content store the image service owns (thread-safe for reads). */
 struct content_store *images_content(struct images *im);
 /* Remove blobs, snapshots and temp files no image or running pull uses;

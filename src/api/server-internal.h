@@ -8,6 +8,8 @@
 #include "api/server.h"
 #include "basic/strbuf.h"
 
+#define API_DIGEST_LENGTH 32 /* SHA-256 */
+
 struct route {
 	char *method;
 	char *path;
@@ -15,16 +17,27 @@ struct route {
 	void *userdata;
 };
 
-struct api_server {
-	sd_event *event;
+/* One listening socket with its own MHD daemon; all share the routes. */
+struct api_listener {
+	struct api_server *server;
 	struct MHD_Daemon *mhd;
 	sd_event_source *io_source, *timer_source;
+	bool accepting;
+	bool need_token;                               /* TCP: "Authorization: Bearer TOKEN" on every request */
+	unsigned char token_digest[API_DIGEST_LENGTH]; /* SHA-256 of the token; the token itself is not kept */
+};
+
+struct api_server {
+	sd_event *event;
+	struct api_listener **listeners; /* [0] is the unix socket */
+	size_t n_listeners, alloc_listeners;
 	struct route *routes;
 	size_t n_routes, alloc_routes;
 	struct api_request *requests; /* in flight */
 	unsigned n_requests;
-	bool accepting;
-	bool kick; /* a connection was resumed: run MHD without waiting */
+	bool kick;                        /* a connection was resumed: run every MHD daemon without waiting */
+	api_request_observer_fn observer; /* told of every completed request */
+	void *observer_userdata;
 };
 
 struct api_request {
@@ -40,8 +53,10 @@ struct api_request {
 	struct api_stream *stream; /* strong */
 	size_t discarded;          /* body bytes dropped after too_large */
 	bool dispatched, answered, queued, too_large;
-	bool suspended; /* connection suspended waiting for the owner's reply */
-	bool owner_ref; /* api_request_suspend()'s reference not yet given back */
+	bool suspended;                   /* connection suspended waiting for the owner's reply */
+	bool owner_ref;                   /* api_request_suspend()'s reference not yet given back */
+	const char *route;                /* the route table's path it matched (for 405 too), or NULL */
+	uint64_t start_usec, answer_usec; /* CLOCK_MONOTONIC: headers in, reply ready */
 };
 
 struct api_stream {
@@ -66,6 +81,11 @@ void server_resume(struct api_server *s, struct MHD_Connection *conn);
 int request_answer(struct api_request *req, unsigned status, struct MHD_Response *resp, bool by_owner);
 void request_drop_owner_ref(struct api_request *req);
 json_t *server_error_body(enum za_error_kind kind, const char *message);
+
+/* server-auth.c: true when the request may go on; otherwise it was answered
+ * 401 (with WWW-Authenticate) and logged once, without the token. */
+bool server_request_authorized(const struct api_listener *l, struct api_request *req);
+void server_token_digest(const char *token, size_t len, unsigned char ret[API_DIGEST_LENGTH]);
 
 /* server-stream.c */
 void stream_wake(struct api_stream *st);

@@ -177,9 +177,7 @@ int api_stream_send_json(struct api_stream *st, json_t *line) {
 }
 
 int api_stream_send_error(struct api_stream *st, const struct za_error *e) {
-	enum za_error_kind kind = e ? e->kind : ZA_ERROR_INTERNAL;
-	return api_stream_send_json(
-	        st, json_pack("{s:o}", "error", server_error_body(kind, e ? e->message : "unknown error")));
+	return api_stream_send_json(st, json_pack("{s:o}", "error", api_error_json(e)));
 }
 
 void api_stream_set_closed_callback(struct api_stream *st, api_stream_closed_fn fn, void *userdata) {
@@ -192,6 +190,10 @@ void api_stream_set_closed_callback(struct api_stream *st, api_stream_closed_fn 
 
 bool api_stream_closed(const struct api_stream *st) {
 	return st->closed || !st->req;
+}
+
+size_t api_stream_unsent(const struct api_stream *st) {
+	return st->buf.len - st->off;
 }
 
 void api_stream_end(struct api_stream *st) {

@@ -21,6 +21,7 @@
 #include "basic/log.h"
 #include "basic/parse.h"
 #include "basic/strbuf.h"
+#include "basic/utf8.h"
 #include "api/server-internal.h"
 #include "basic/banned.h"
 
@@ -73,6 +74,13 @@ int api_listen_unix(const char *path, mode_t mode, gid_t gid, struct za_error **
 void server_resume(struct api_server *s, struct MHD_Connection *conn) {
 	MHD_resume_connection(conn);
 	s->kick = true;
+}
+
+static uint64_t now_usec(void) {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static struct api_request *request_unref(struct api_request *req) {
@@ -138,6 +146,7 @@ int request_answer(struct api_request *req, unsigned status, struct MHD_Response
 		req->answered = true;
 		req->response = resp;
 		req->status = status;
+		req->answer_usec = now_usec();
 		log_debug("%s %s -> %u", req->method, req->path, status);
 		if (req->suspended) {
 			req->suspended = false;
@@ -167,35 +176,75 @@ static struct MHD_Response *response_from_json(json_t *body) {
 	return resp;
 }
 
+int api_reply_text(struct api_request *req, unsigned status, const char *content_type, char *body, size_t len) {
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+
+	if (!resp)
+		oom();
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	return request_answer(req, status, resp, true);
+}
+
 int api_reply_json(struct api_request *req, unsigned status, json_t *body) {
 	struct MHD_Response *resp = response_from_json(body);
 	json_decref(body);
 	return request_answer(req, status, resp, true);
 }
 
-json_t *server_error_body(enum za_error_kind kind, const char *message) {
-	return json_pack("{s:s, s:s}", "kind", za_error_kind_to_string(kind) ?: "internal", "message", message);
+/* Messages quote what clients sent (paths, ids, query values), which need
+ * not be UTF-8: such bytes become U+FFFD rather than losing the reply. */
+static json_t *message_json(const char *message) {
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	const unsigned char *p = (const unsigned char *)strempty(message);
+	size_t len = strlen((const char *)p);
+	json_t *j = json_stringn((const char *)p, len);
+
+	if (j)
+		return j;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_valid_len(p + i, len - i);
+		strbuf_add(&sb, n ? (const void *)(p + i) : "\xef\xbf\xbd", n ? n : 3);
+		i += n ? n : 1;
+	}
+	return json_string(strbuf_str(&sb)) ?: json_string("");
 }
 
-static int reply_error_internal(struct api_request *req, unsigned status, enum za_error_kind kind, const char *message,
-                                bool by_owner) {
+json_t *server_error_body(enum za_error_kind kind, const char *message) {
+	return json_pack("{s:s, s:o}", "kind", za_error_kind_to_string(kind) ?: "internal", "message",
+	                 message_json(message));
+}
+
+json_t *api_error_json(const struct za_error *e) {
+	json_t *j = server_error_body(e ? e->kind : ZA_ERROR_INTERNAL, e ? e->message : "unknown error");
+
+	if (e && e->kind == ZA_ERROR_ROUTE_TO_PEER && e->required_os)
+		json_object_set_new(j, "required_os", message_json(e->required_os));
+	return j;
+}
+
+static int reply_error_body(struct api_request *req, unsigned status, enum za_error_kind kind, const char *message,
+                            json_t *body, bool by_owner) {
 	struct MHD_Response *resp;
-	json_t *body;
 
 	if (status >= 500)
 		log_warning("%s %s: %s: %s", req->method, req->path, za_error_kind_to_label(kind), message);
 	else
 		log_info("%s %s: %s: %s", req->method, req->path, za_error_kind_to_label(kind), message);
-	body = server_error_body(kind, message);
 	resp = response_from_json(body);
 	json_decref(body);
 	return request_answer(req, status, resp, by_owner);
 }
 
+static int reply_error_internal(struct api_request *req, unsigned status, enum za_error_kind kind, const char *message,
+                                bool by_owner) {
+	return reply_error_body(req, status, kind, message, server_error_body(kind, message), by_owner);
+}
+
 int api_reply_error(struct api_request *req, const struct za_error *e) {
 	if (!e)
 		return reply_error_internal(req, 500, ZA_ERROR_INTERNAL, "unknown error", true);
-	return reply_error_internal(req, (unsigned)za_error_kind_http_status(e->kind), e->kind, e->message, true);
+	return reply_error_body(req, (unsigned)za_error_kind_http_status(e->kind), e->kind, e->message,
+	                        api_error_json(e), true);
 }
 
 int api_reply_error_status(struct api_request *req, unsigned status, enum za_error_kind kind, const char *fmt, ...) {
@@ -238,9 +287,11 @@ static void request_dispatch(struct api_server *s, struct api_request *req) {
 			continue;
 		if (streq(s->routes[i].method, req->method)) {
 			route = &s->routes[i];
+			req->route = route->path;
 			break;
 		}
 		strbuf_addf(&allowed, "%s%s", allowed.len ? ", " : "", s->routes[i].method);
+		req->route = s->routes[i].path;
 	}
 	if (!route && allowed.len == 0) {
 		reply_error_server(req, 404, ZA_ERROR_NOT_FOUND, "no API endpoint '%s'", req->path);
@@ -309,7 +360,8 @@ static void reply_too_large(struct api_request *req) {
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls) {
-	struct api_server *s = cls;
+	struct api_listener *l = cls;
+	struct api_server *s = l->server;
 	struct api_request *req = *con_cls;
 
 	if (!req) {
@@ -321,6 +373,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		req->server = s;
 		req->conn = conn;
 		req->method = xstrdup(method);
+		req->start_usec = now_usec();
 		req->path = xstrdup(url);
 		req->next = s->requests;
 		if (s->requests)
@@ -328,6 +381,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		s->requests = req;
 		s->n_requests++;
 		*con_cls = req;
+
+		/* Before the body: a client without the token sends nothing
+		 * further to any handler. */
+		if (l->need_token && !server_request_authorized(l, req))
+			return request_queue(req);
 
 		/* Too large: answer before the body only if the client waits for
 		 * "100 Continue"; closing on a client that is still sending
@@ -348,6 +406,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		/* MHD takes no response while a body arrives: past the cap we
 		 * discard the rest and answer 413 at its end, unless the client
 		 * keeps sending far beyond it. */
+		if (req->answered && !req->too_large)
+			return MHD_NO; /* refused before its body (401): none is read */
 		if (req->too_large) {
 			req->discarded += *upload_data_size;
 			if (req->discarded > API_BODY_DISCARD_MAX)
@@ -380,6 +440,16 @@ static void request_complete(struct api_server *s, struct api_request *req, enum
 		req->next->prev = req->prev;
 	req->prev = req->next = NULL;
 	s->n_requests--;
+	if (s->observer) {
+		uint64_t end = req->answered ? req->answer_usec : now_usec();
+		struct api_request_record rec = {
+			.method = req->method,
+			.route = req->route,
+			.status = req->answered ? req->status : 0,
+			.duration_usec = end > req->start_usec ? end - req->start_usec : 0,
+		};
+		s->observer(&rec, s->observer_userdata);
+	}
 
 	req->conn = NULL;
 	req->server = NULL;
@@ -408,24 +478,32 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- loop integration ---- */
 
+/* Every listener's daemon: a kick does not say which one holds the resumed
+ * connection, and an idle MHD_run costs one epoll_wait. */
 static void server_run(struct api_server *s) {
 	s->kick = false;
-	if (MHD_run(s->mhd) != MHD_YES)
-		log_debug("MHD_run failed");
+	for (size_t i = 0; i < s->n_listeners; i++)
+		if (MHD_run(s->listeners[i]->mhd) != MHD_YES)
+			log_debug("MHD_run failed");
 }
 
 static int on_mhd_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
-	server_run(userdata);
+	struct api_listener *l = userdata;
+
+	server_run(l->server);
 	return 0;
 }
 
 static int on_mhd_timer(sd_event_source *es, uint64_t usec, void *userdata) {
-	server_run(userdata);
+	struct api_listener *l = userdata;
+
+	server_run(l->server);
 	return 0;
 }
 
 static int on_mhd_prepare(sd_event_source *es, void *userdata) {
-	struct api_server *s = userdata;
+	struct api_listener *l = userdata;
+	struct api_server *s = l->server;
 	MHD_UNSIGNED_LONG_LONG ms;
 	uint64_t now;
 
@@ -433,14 +511,14 @@ static int on_mhd_prepare(sd_event_source *es, void *userdata) {
 	 * per iteration, so the armed timer may still be pending here. */
 	if (s->kick)
 		ms = 0;
-	else if (MHD_get_timeout(s->mhd, &ms) != MHD_YES)
-		return sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+	else if (MHD_get_timeout(l->mhd, &ms) != MHD_YES)
+		return sd_event_source_set_enabled(l->timer_source, SD_EVENT_OFF);
 	if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
 		now = 0;
 	if (ms > UINT64_C(1) << 40)
 		ms = UINT64_C(1) << 40;
-	(void)sd_event_source_set_time(s->timer_source, now + ms * 1000);
-	return sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+	(void)sd_event_source_set_time(l->timer_source, now + ms * 1000);
+	return sd_event_source_set_enabled(l->timer_source, SD_EVENT_ONESHOT);
 }
 
 _printf_(2, 0) static void mhd_logger(void *cls, const char *fmt, va_list ap) {
@@ -464,37 +542,69 @@ static int handle_ping(struct api_request *req, void *userdata) {
 	return api_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
 }
 
-int api_server_new(sd_event *event, int listen_fd, struct api_server **ret, struct za_error **reterr) {
+static struct api_listener *listener_free(struct api_listener *l) {
+	if (!l)
+		return NULL;
+	if (l->mhd)
+		MHD_stop_daemon(l->mhd);
+	sd_event_source_disable_unref(l->io_source);
+	sd_event_source_disable_unref(l->timer_source);
+	explicit_bzero(l->token_digest, sizeof(l->token_digest));
+	free(l);
+	return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct api_listener *, listener_free);
+
+int api_server_add_listener(struct api_server *s, int listen_fd, const char *bearer_token, struct za_error **reterr) {
 	_cleanup_close_ int fd = listen_fd;
-	_cleanup_(api_server_freep) struct api_server *s = NULL;
+	_cleanup_(listener_freep) struct api_listener *l = NULL;
 	const union MHD_DaemonInfo *info;
 	int r;
 
-	s = xnew(struct api_server, 1);
-	s->event = sd_event_ref(event);
-	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	                          on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET,
+	l = xnew(struct api_listener, 1);
+	l->server = s;
+	if (bearer_token) {
+		l->need_token = true;
+		server_token_digest(bearer_token, strlen(bearer_token), l->token_digest);
+	}
+	l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	                          on_access, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET,
 	                          fd, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONNECTION_MEMORY,
 	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTION_LIMIT,
 	                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_SEC,
 	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
-	if (!s->mhd)
+	if (!l->mhd)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "cannot start the HTTP server (libmicrohttpd)");
 	TAKE_FD(fd); /* MHD owns it now */
-	s->accepting = true;
+	l->accepting = true;
 
-	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, EIO, "HTTP server has no epoll descriptor");
-	r = sd_event_add_io(event, &s->io_source, info->epoll_fd, EPOLLIN, on_mhd_io, s);
+	r = sd_event_add_io(s->event, &l->io_source, info->epoll_fd, EPOLLIN, on_mhd_io, l);
 	if (r >= 0)
-		r = sd_event_add_time(event, &s->timer_source, CLOCK_MONOTONIC, UINT64_MAX, 1, on_mhd_timer, s);
+		r = sd_event_add_time(s->event, &l->timer_source, CLOCK_MONOTONIC, UINT64_MAX, 1, on_mhd_timer, l);
 	if (r >= 0)
-		r = sd_event_source_set_prepare(s->io_source, on_mhd_prepare);
+		r = sd_event_source_set_prepare(l->io_source, on_mhd_prepare);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot watch the HTTP server: %m");
-	(void)sd_event_source_set_description(s->io_source, "api-server");
-	(void)sd_event_source_set_description(s->timer_source, "api-server-timer");
+	(void)sd_event_source_set_description(l->io_source, "api-server");
+	(void)sd_event_source_set_description(l->timer_source, "api-server-timer");
+
+	GROW(s->listeners, s->alloc_listeners, s->n_listeners + 1);
+	s->listeners[s->n_listeners++] = TAKE_PTR(l);
+	return 0;
+}
+
+int api_server_new(sd_event *event, int listen_fd, struct api_server **ret, struct za_error **reterr) {
+	_cleanup_(api_server_freep) struct api_server *s = NULL;
+	int r;
+
+	s = xnew(struct api_server, 1);
+	s->event = sd_event_ref(event);
+	r = api_server_add_listener(s, listen_fd, NULL, reterr);
+	if (r < 0)
+		return r;
 
 	(void)api_server_add_route(s, "GET", "/v1/version", handle_version, NULL);
 	(void)api_server_add_route(s, "GET", "/v1/ping", handle_ping, NULL);
@@ -518,14 +628,22 @@ int api_server_add_route(struct api_server *s, const char *method, const char *p
 }
 
 void api_server_stop_accepting(struct api_server *s) {
-	int fd;
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		struct api_listener *l = s->listeners[i];
+		int fd;
 
-	if (!s->accepting)
-		return;
-	s->accepting = false;
-	fd = MHD_quiesce_daemon(s->mhd);
-	if (fd >= 0)
-		(void)close(fd);
+		if (!l->accepting)
+			continue;
+		l->accepting = false;
+		fd = MHD_quiesce_daemon(l->mhd);
+		if (fd >= 0)
+			(void)close(fd);
+	}
+}
+
+void api_server_set_observer(struct api_server *s, api_request_observer_fn fn, void *userdata) {
+	s->observer = fn;
+	s->observer_userdata = userdata;
 }
 
 unsigned api_server_requests_in_flight(const struct api_server *s) {
@@ -535,7 +653,7 @@ unsigned api_server_requests_in_flight(const struct api_server *s) {
 struct api_server *api_server_free(struct api_server *s) {
 	if (!s)
 		return NULL;
-	if (s->mhd) {
+	if (s->n_listeners > 0) {
 		api_server_stop_accepting(s);
 		/* MHD_stop_daemon must not see suspended connections. */
 		for (struct api_request *req = s->requests; req; req = req->next) {
@@ -545,10 +663,10 @@ struct api_server *api_server_free(struct api_server *s) {
 				stream_shutdown(req->stream);
 		}
 		server_run(s);
-		MHD_stop_daemon(s->mhd);
 	}
-	sd_event_source_disable_unref(s->io_source);
-	sd_event_source_disable_unref(s->timer_source);
+	for (size_t i = 0; i < s->n_listeners; i++)
+		listener_free(s->listeners[i]);
+	free(s->listeners);
 	for (size_t i = 0; i < s->n_routes; i++) {
 		free(s->routes[i].method);
 		free(s->routes[i].path);

@@ -29,6 +29,7 @@ static const struct {
 	[ZA_ERROR_GPU_SHARING_UNAVAILABLE] = { "gpu_sharing_unavailable", "gpu-sharing-unavailable", 503 },
 	[ZA_ERROR_ROUTE_TO_PEER] = { "route_to_peer", "route-to-peer", 409 },
 	[ZA_ERROR_WRONG_PLATFORM] = { "wrong_platform", "wrong-platform", 400 },
+	[ZA_ERROR_UNAUTHORIZED] = { "unauthorized", "unauthorized", 401 },
 };
 
 static bool kind_valid(enum za_error_kind kind) {
@@ -102,8 +103,21 @@ char *za_error_format(const struct za_error *e) {
 	return xasprintf("%s: %s", za_error_kind_to_label(e->kind), e->message);
 }
 
+int za_error_set_required_os(struct za_error **reterr, const char *os) {
+	struct za_error *e = reterr ? *reterr : NULL;
+
+	if (!e)
+		return -EIO;
+	if (e->kind == ZA_ERROR_ROUTE_TO_PEER && os) {
+		free(e->required_os);
+		e->required_os = xstrdup(os);
+	}
+	return -e->code;
+}
+
 struct za_error *za_error_free(struct za_error *e) {
 	if (e) {
+		free(e->required_os);
 		free(e->message);
 		free(e);
 	}

@@ -25,6 +25,7 @@ enum za_error_kind {
 	ZA_ERROR_GPU_SHARING_UNAVAILABLE,
 	ZA_ERROR_ROUTE_TO_PEER,
 	ZA_ERROR_WRONG_PLATFORM,
+	ZA_ERROR_UNAUTHORIZED, /* 401: an API listener that wants a bearer token */
 	_ZA_ERROR_KIND_MAX,
 	_ZA_ERROR_KIND_INVALID = -1,
 };
@@ -33,6 +34,9 @@ struct za_error {
 	enum za_error_kind kind;
 	int code;      /* positive errno value */
 	char *message; /* what failed, then why; no kind prefix */
+	/* route_to_peer: the operating system a node must run to take the
+	 * work ("windows"); the API replies carry it as "required_os". */
+	char *required_os;
 };
 
 /* Stable API name: "not_found", "route_to_peer", ... */
@@ -49,6 +53,9 @@ int za_error_make(struct za_error **reterr, enum za_error_kind kind, int code, c
 /* Prefix the message of *reterr with context ("pull 'x': ") and return
  * -code. If reterr is NULL or empty, returns -EIO. */
 int za_error_wrap(struct za_error **reterr, const char *fmt, ...) _printf_(2, 3);
+/* Attach the OS a route_to_peer error in *reterr needs (nothing for other
+ * kinds, or no error); returns -code of *reterr, -EIO without one. */
+int za_error_set_required_os(struct za_error **reterr, const char *os);
 /* "route-to-peer: service 'web' requires OS 'windows' on another node" */
 char *za_error_format(const struct za_error *e);
 struct za_error *za_error_free(struct za_error *e);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "alloc.h"
+#include "crashpoint.h"
 #include "macro.h"
 #include "strbuf.h"
 #include "banned.h"
@@ -82,6 +83,7 @@ static int write_file_replace_full(const char *path, const void *data, size_t le
 		(void)unlink(tmp);
 		return r;
 	}
+	crashpoint("file.renaming");
 	if (rename(tmp, path) < 0) {
 		r = -errno;
 		(void)unlink(tmp);

@@ -7,6 +7,7 @@
 
 #include "api/daemon.h"
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/log.h"
 #include "basic/parse.h"
 #include "cli/agentd.h"
@@ -21,6 +22,8 @@ enum {
 	ARG_MAX_DOWNLOADS,
 	ARG_REGISTRY_AUTH,
 	ARG_SOCKET_GROUP,
+	ARG_LISTEN,
+	ARG_TOKEN_FILE,
 	ARG_LOG_LEVEL,
 	ARG_LOG_FORMAT,
 	ARG_VERSION,
@@ -47,6 +50,8 @@ int main(int argc, char *argv[]) {
 		{ "max-concurrent-downloads", required_argument, NULL, ARG_MAX_DOWNLOADS },
 		{ "registry-auth", required_argument, NULL, ARG_REGISTRY_AUTH },
 		{ "socket-group", required_argument, NULL, ARG_SOCKET_GROUP },
+		{ "listen", required_argument, NULL, ARG_LISTEN },
+		{ "token-file", required_argument, NULL, ARG_TOKEN_FILE },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "log-format", required_argument, NULL, ARG_LOG_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
@@ -54,6 +59,7 @@ int main(int argc, char *argv[]) {
 		{},
 	};
 	const char *root = NULL, *runtime_dir = NULL, *config = NULL, *registry_auth = NULL, *group = NULL;
+	const char *listen = NULL, *token_file = NULL;
 	_cleanup_strv_free_ char **insecure = NULL;
 	_cleanup_za_error_ struct za_error *err = NULL;
 	struct daemon_config cfg;
@@ -61,6 +67,9 @@ int main(int argc, char *argv[]) {
 	int c, r;
 
 	log_setup("zlayer-agent");
+	if (crashpoint_setup() < 0)
+		return usage_error("$" CRASHPOINT_ENV
+		                   " is not a list of crash points (NAME or NAME@N, comma-separated)");
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
 		switch (c) {
@@ -88,6 +97,16 @@ int main(int argc, char *argv[]) {
 			break;
 		case ARG_SOCKET_GROUP:
 			group = optarg;
+			break;
+		case ARG_LISTEN:
+			if (isempty(optarg))
+				return usage_error("--listen wants HOST:PORT (127.0.0.1:2376, [::1]:2376)");
+			listen = optarg;
+			break;
+		case ARG_TOKEN_FILE:
+			if (isempty(optarg))
+				return usage_error("--token-file wants a file name");
+			token_file = optarg;
 			break;
 		case ARG_LOG_LEVEL:
 			r = log_level_from_string(optarg);
@@ -132,6 +151,14 @@ int main(int argc, char *argv[]) {
 		if (registry_auth) {
 			free(cfg.registry_auth_file);
 			cfg.registry_auth_file = xstrdup(registry_auth);
+		}
+		if (listen) {
+			free(cfg.listen);
+			cfg.listen = xstrdup(listen);
+		}
+		if (token_file) {
+			free(cfg.token_file);
+			cfg.token_file = xstrdup(token_file);
 		}
 		if (downloads)
 			cfg.max_concurrent_downloads = downloads;

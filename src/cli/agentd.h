@@ -29,9 +29,13 @@
 	"  --max-concurrent-downloads N  parallel layer downloads per pull (default 3)\n"              \
 	"  --registry-auth FILE          registry credentials (Docker config.json format)\n"           \
 	"  --socket-group GROUP          group that may use the API socket (mode 0660)\n"              \
+	"  --listen HOST:PORT            also serve the API on TCP (plain HTTP; every request\n"       \
+	"                                needs the bearer token; port 0 picks one)\n"                  \
+	"  --token-file FILE             the TCP listener's token (default ROOT/api-token,\n"          \
+	"                                generated with mode 0600 when missing)\n"                     \
 	"  --log-level LEVEL             error, warning, notice, info, debug\n"                        \
 	"  --log-format FORMAT           text or json\n"                                               \
 	"  -h, --help                    show this help\n"                                             \
 	"\n"                                                                                           \
 	"Config file keys: root, runtime_dir, insecure_registries, max_concurrent_downloads,\n"        \
-	"registry_auth, socket_group. Flags override the file.\n"
+	"registry_auth, socket_group, listen, token_file. Flags override the file.\n"

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "basic/alloc.h"
+#include "basic/base64.h"
 #include "basic/log.h"
 #include "basic/parse.h"
 #include "cli/cli-parse.h"
@@ -376,47 +377,126 @@ const struct cli_verb cli_verb_logs = {
 
 /* --- exec --------------------------------------------------------------------------- */
 
-static const char exec_usage[] = "Usage: zlayer-agent exec ID COMMAND [ARGS...]\n"
+static const char exec_usage[] = "Usage: zlayer-agent exec [-e NAME=VALUE] [-w DIR] [-u USER] ID COMMAND [ARGS...]\n"
                                  "\n"
-                                 "Run a command in a running container and wait for it; its output is\n"
-                                 "printed when it ends (at most 1 MiB of each stream) and its exit status\n"
-                                 "becomes ours. The command gets no stdin and no terminal.\n";
+                                 "Run a command in a running container. Its output appears as it is produced\n"
+                                 "(stdout to stdout, stderr to stderr) and its exit status becomes ours (128+N\n"
+                                 "when signal N ended it). The command gets no stdin and no terminal; Ctrl-C\n"
+                                 "ends it (the daemon kills it when we leave).\n"
+                                 "\n"
+                                 "  -e, --env NAME=VALUE  environment variable over the container's (NAME alone:\n"
+                                 "                        our value)\n"
+                                 "  -w, --workdir DIR     working directory (absolute) instead of the container's\n"
+                                 "  -u, --user USER       user: name, uid, uid:gid or name:group in the container\n";
+
+struct exec_out {
+	bool exited;
+	int exit_code;
+	bool broken; /* our stdout or stderr was closed */
+};
+
+/* {"stream", "data"[, "encoding": "base64"]} or the last {"exit_code"}. */
+static int exec_line(json_t *line, void *userdata) {
+	struct exec_out *o = userdata;
+	json_t *data = json_object_get(line, "data"), *code = json_object_get(line, "exit_code");
+	const char *stream = jstr(line, "stream"), *encoding = jstr(line, "encoding"), *p;
+	_cleanup_free_ char *bytes = NULL;
+	size_t n;
+	FILE *f;
+
+	if (json_is_integer(code)) {
+		o->exited = true;
+		o->exit_code = (int)json_integer_value(code);
+		return 0;
+	}
+	if (!stream || !json_is_string(data))
+		return 0; /* a line of a later version */
+	p = json_string_value(data);
+	n = json_string_length(data);
+	if (encoding && streq(encoding, "base64")) {
+		if (base64_decode(p, n, &bytes, &n) < 0)
+			return -EBADMSG;
+		p = bytes;
+	}
+	f = streq(stream, "stderr") ? stderr : stdout;
+	if (fwrite(p, 1, n, f) != n || fflush(f) != 0) {
+		o->broken = true;
+		return -EPIPE;
+	}
+	return 0;
+}
 
 static int exec_run(int argc, char *argv[]) {
+	static const struct option options[] = {
+		{ "env", required_argument, NULL, 'e' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
 	struct za_error *err = NULL;
 	_cleanup_free_ char *esc = NULL, *path = NULL;
-	json_t *body, *reply = NULL, *out, *errs;
-	int code;
+	_cleanup_(json_decrefp) json_t *body = json_pack("{s:[]}", "argv");
+	struct exec_out o = {};
+	int c, r;
 
-	if (argc >= 2 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
-		fputs(exec_usage, stdout);
-		return CLI_EXIT_OK;
-	}
-	if (argc >= 2 && streq(argv[1], "--")) {
-		argc--;
-		argv++;
-	}
-	if (argc < 3 || argv[1][0] == '-')
+	optind = 0;
+	/* "+": options end at the container id; the command's are its own */
+	while ((c = getopt_long(argc, argv, "+e:w:u:h", options, NULL)) >= 0)
+		switch (c) {
+		case 'e': {
+			char *kv = NULL;
+			if (cli_parse_env(optarg, &kv, &err) < 0) {
+				log_error("exec: %s", err->message);
+				za_error_free(err);
+				return CLI_EXIT_USAGE;
+			}
+			if (kv) {
+				if (!json_object_get(body, "env"))
+					json_object_set_new(body, "env", json_array());
+				json_array_append_new(json_object_get(body, "env"), json_string(kv));
+			}
+			free(kv);
+			break;
+		}
+		case 'w':
+			if (optarg[0] != '/') {
+				log_error("exec: invalid --workdir '%s': must be an absolute path", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			json_object_set_new(body, "workdir", json_string(optarg));
+			break;
+		case 'u':
+			json_object_set_new(body, "user", json_string(optarg));
+			break;
+		case 'h':
+			fputs(exec_usage, stdout);
+			return CLI_EXIT_OK;
+		default:
+			return usage(exec_usage);
+		}
+	if (argc - optind < 2)
 		return usage(exec_usage);
-	body = json_pack("{s:[]}", "argv");
-	for (int i = 2; i < argc; i++)
+	for (int i = optind + 1; i < argc; i++)
 		json_array_append_new(json_object_get(body, "argv"), json_string(argv[i]));
-	esc = api_client_escape(argv[1]);
-	path = xasprintf("/v1/containers/exec?id=%s", esc);
-	if (api_client_call("POST", path, body, &reply, &err) < 0) {
-		json_decref(body);
-		return api_client_fail(err);
+	esc = api_client_escape(argv[optind]);
+	path = xasprintf("/v1/containers/exec?id=%s&stream=1", esc);
+	(void)signal(SIGPIPE, SIG_IGN);
+	r = api_client_stream("POST", path, body, exec_line, &o, &err);
+	(void)fflush(stdout);
+	if (r < 0 && o.broken) {
+		/* as a local command writing into a closed pipe: the daemon kills
+		 * the command once we hang up */
+		za_error_free(err);
+		return 128 + SIGPIPE;
 	}
-	json_decref(body);
-	out = json_object_get(reply, "stdout");
-	errs = json_object_get(reply, "stderr");
-	if (json_string_value(out))
-		fwrite(json_string_value(out), 1, json_string_length(out), stdout);
-	if (json_string_value(errs))
-		fwrite(json_string_value(errs), 1, json_string_length(errs), stderr);
-	code = cli_exit_status((int)jint(reply, "exit_code"), 0);
-	json_decref(reply);
-	return code;
+	if (r < 0)
+		return api_client_fail(err);
+	if (!o.exited) {
+		log_error("exec: the daemon ended the stream without the command's exit status");
+		return CLI_EXIT_FAILURE;
+	}
+	return cli_exit_status(o.exit_code, 0);
 }
 
 const struct cli_verb cli_verb_exec = { .name = "exec",

@@ -50,6 +50,7 @@ extern const struct cli_verb cli_verb_scale;
 extern const struct cli_verb cli_verb_events;
 extern const struct cli_verb cli_verb_wasm;
 extern const struct cli_verb cli_verb_info;
+extern const struct cli_verb cli_verb_metrics;
 /* Secrets (cli-secrets.c). */
 extern const struct cli_verb cli_verb_secret;
 /* Jobs and crons (cli-jobs.c). */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The CLI's side of the API: HTTP over the daemon's unix socket
- * ($ZLAYER_RUNTIME_DIR/agent.sock, default /run/zlayer/agent.sock), spoken
- * by http-client.h (no libcurl: the CLI starts in about a millisecond).
- * Errors come back as za_errors: the daemon's {kind, message}, or
- * a one-line "cannot reach the zlayer-agent daemon ..." when nobody listens. */
+ * ($ZLAYER_RUNTIME_DIR/agent.sock, default /run/zlayer/agent.sock) or its
+ * TCP listener (--host / $ZLAYER_HOST tcp://HOST:PORT, with the bearer
+ * token from --token-file, $ZLAYER_TOKEN or $ZLAYER_TOKEN_FILE), spoken by
+ * http-client.h (no libcurl: the CLI starts in about a millisecond).
+ * Errors come back as za_errors: the daemon's {kind, message}, or a
+ * one-line "cannot reach the zlayer-agent daemon ..." / "permission denied
+ * on SOCKET: ..." when nothing could be sent. */
 #pragma once
 
 #include <jansson.h>
@@ -14,15 +17,28 @@
 #define API_CLIENT_REPLY_MAX (64 * 1024 * 1024) /* whole reply of api_client_call */
 #define API_CLIENT_LINE_MAX  (1024 * 1024)      /* one line of a stream */
 
-/* The socket the CLI talks to (malloc'd). */
+/* The default socket, $ZLAYER_RUNTIME_DIR/agent.sock (malloc'd). */
 char *api_client_socket_path(void);
+/* Global options, set by main() before any call or thread: host is
+ * "unix:///PATH" or "tcp://HOST:PORT" (HOST a name, IPv4 or [IPv6]) and
+ * wins over $ZLAYER_HOST; path is a file holding the token and wins over
+ * $ZLAYER_TOKEN and $ZLAYER_TOKEN_FILE. NULL: the environment decides. */
+void api_client_set_host(const char *host);
+void api_client_set_token_file(const char *path);
+/* Where calls go, for messages: the socket path or "tcp://HOST:PORT". */
+char *api_client_endpoint(void);
 
 /* method + "/v1/images?name=..." (escape values with api_client_escape).
  * body: JSON to send, or NULL (not stolen). *ret_reply (may be NULL) gets the
  * reply's JSON, NULL for an empty reply. An error status yields its
- * {kind, message} with code EREMOTEIO. */
+ * {kind, message} with code EREMOTEIO; a 401 from a TCP listener an
+ * `unauthorized` error saying how to pass the token. */
 int api_client_call(const char *method, const char *path_and_query, json_t *body, json_t **ret_reply,
                     struct za_error **reterr);
+
+/* GET a reply that is not JSON (/v1/metrics): its body as it came
+ * (NUL-terminated, malloc'd). Errors as api_client_call(). */
+int api_client_get_text(const char *path_and_query, char **ret_text, size_t *ret_len, struct za_error **reterr);
 
 /* For replies that are JSON lines: on_line gets each line (borrowed) as it
  * arrives; a negative return stops the stream and is returned. A line

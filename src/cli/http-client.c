@@ -135,7 +135,7 @@ int http_request_format(const struct http_request *req, struct strbuf *out, stru
 		                     e);
 	}
 	if (!host_valid(req->host) || !value_valid(req->user_agent) || !value_valid(req->accept) ||
-	    !value_valid(req->content_type))
+	    !value_valid(req->content_type) || !value_valid(req->authorization))
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, EINVAL,
 		                     "invalid HTTP header value for '%s %s': control characters or an empty host", m,
 		                     req->target);
@@ -145,6 +145,8 @@ int http_request_format(const struct http_request *req, struct strbuf *out, stru
 		strbuf_addf(out, "User-Agent: %s\r\n", req->user_agent);
 	if (req->accept)
 		strbuf_addf(out, "Accept: %s\r\n", req->accept);
+	if (req->authorization)
+		strbuf_addf(out, "Authorization: %s\r\n", req->authorization);
 	if (req->body && req->content_type)
 		strbuf_addf(out, "Content-Type: %s\r\n", req->content_type);
 	/* RFC 9110 8.6: no Content-Length where the method expects no body. */

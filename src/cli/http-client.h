@@ -17,13 +17,14 @@
 #define HTTP_HEADER_BYTES_MAX (64 * 1024) /* all header and trailer lines together */
 
 struct http_request {
-	const char *method;       /* a token: "GET", "POST", ... */
-	const char *target;       /* origin form: "/v1/images?ref=x" */
-	const char *host;         /* the Host header */
-	const char *user_agent;   /* NULL: none */
-	const char *accept;       /* NULL: none */
-	const char *content_type; /* sent with a body; NULL: none */
-	const void *body;         /* NULL: no body */
+	const char *method;        /* a token: "GET", "POST", ... */
+	const char *target;        /* origin form: "/v1/images?ref=x" */
+	const char *host;          /* the Host header */
+	const char *user_agent;    /* NULL: none */
+	const char *accept;        /* NULL: none */
+	const char *content_type;  /* sent with a body; NULL: none */
+	const char *authorization; /* "Bearer TOKEN"; NULL: none */
+	const void *body;          /* NULL: no body */
 	size_t body_len;
 };
 

@@ -4,6 +4,7 @@
 #include "basic/log.h"
 #include "basic/macro.h"
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "basic/banned.h"
 
 static const struct cli_verb *const verbs[] = {
@@ -12,12 +13,17 @@ static const struct cli_verb *const verbs[] = {
 	&cli_verb_ps,       &cli_verb_logs,   &cli_verb_exec,   &cli_verb_stop,   &cli_verb_kill,   &cli_verb_rm,
 	&cli_verb_inspect,  &cli_verb_stats,  &cli_verb_wait,   &cli_verb_deploy, &cli_verb_up,     &cli_verb_down,
 	&cli_verb_status,   &cli_verb_scale,  &cli_verb_events, &cli_verb_wasm,   &cli_verb_info,   &cli_verb_secret,
-	&cli_verb_job,      &cli_verb_cron,
+	&cli_verb_metrics,  &cli_verb_job,    &cli_verb_cron,
 };
 
 static void print_help(void) {
 	printf("zlayer-agent %s: a container runtime agent for Linux nodes\n\n"
-	       "Usage: zlayer-agent [--version] [--help] COMMAND [ARGS...]\n\n"
+	       "Usage: zlayer-agent [--host URL] [--token-file FILE] [--version] [--help] COMMAND [ARGS...]\n\n"
+	       "Global options (before the command):\n"
+	       "  --host URL         the daemon: unix:///PATH or tcp://HOST:PORT (default $ZLAYER_HOST, else\n"
+	       "                     the socket $ZLAYER_RUNTIME_DIR/agent.sock, /run/zlayer/agent.sock)\n"
+	       "  --token-file FILE  the API token for tcp:// (default $ZLAYER_TOKEN, else the file\n"
+	       "                     $ZLAYER_TOKEN_FILE; the daemon keeps it in ROOT/api-token)\n\n"
 	       "Commands:\n",
 	       ZA_VERSION);
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
@@ -25,7 +31,8 @@ static void print_help(void) {
 			printf("  %-12s %s\n", verbs[i]->name, verbs[i]->summary);
 	printf("  %-12s %s\n", "help", "show help for a command");
 	printf("\nRun 'zlayer-agent COMMAND --help' for a command's options.\n"
-	       "Environment: ZLAYER_LOG_LEVEL (error..debug), ZLAYER_LOG_FORMAT (text, json).\n");
+	       "Environment: ZLAYER_HOST, ZLAYER_TOKEN, ZLAYER_TOKEN_FILE, ZLAYER_RUNTIME_DIR,\n"
+	       "ZLAYER_LOG_LEVEL (error..debug), ZLAYER_LOG_FORMAT (text, json).\n");
 }
 
 static const struct cli_verb *find_verb(const char *name) {
@@ -45,10 +52,58 @@ int cli_wants_help(int argc, char *argv[]) {
 	return 0;
 }
 
+/* "--name VALUE" or "--name=VALUE" at argv[*i]: the value, or NULL when
+ * argv[*i] is another option; *i moves past what was used. */
+static const char *global_option(int argc, char *argv[], int *i, const char *name, bool *missing) {
+	size_t n = strlen(name);
+
+	if (!strneq(argv[*i], name, n))
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[(*i)++] + n + 1;
+	if (argv[*i][n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	*i += 2;
+	return argv[*i - 1];
+}
+
 int main(int argc, char *argv[]) {
 	const struct cli_verb *verb;
+	int i = 1;
 
 	log_setup("zlayer-agent");
+
+	/* Global options come before the command; a command's own options
+	 * (daemon --token-file) come after it. */
+	while (i < argc && argv[i][0] == '-') {
+		const char *v;
+		bool missing = false;
+
+		if ((v = global_option(argc, argv, &i, "--host", &missing))) {
+			if (isempty(v)) {
+				log_error("--host wants unix:///PATH or tcp://HOST:PORT");
+				return CLI_EXIT_USAGE;
+			}
+			api_client_set_host(v);
+		} else if ((v = global_option(argc, argv, &i, "--token-file", &missing))) {
+			if (isempty(v)) {
+				log_error("--token-file wants a file name");
+				return CLI_EXIT_USAGE;
+			}
+			api_client_set_token_file(v);
+		} else if (missing) {
+			log_error("option '%s' wants a value; run 'zlayer-agent --help'", argv[i]);
+			return CLI_EXIT_USAGE;
+		} else
+			break;
+	}
+	argv[i - 1] = argv[0];
+	argc -= i - 1;
+	argv += i - 1;
 
 	if (argc < 2) {
 		print_help();

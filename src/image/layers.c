@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "image/digest.h"
@@ -345,6 +346,7 @@ static int task_finish(struct layer_task *t, struct za_error **reterr) {
 	free(t->tmp_dir);
 	t->tmp_dir = NULL;
 	t->done = true;
+	crashpoint("pull.layer");
 	task_progress(t, PULL_LAYER_DONE, t->desc->size);
 	return 0;
 }

@@ -175,7 +175,6 @@ static int load_layout(const char *dir, const char *tag, const char *refname, co
 
 	oci_platform_default(&node);
 	r = layout_pick(dir, tag, o->platform ? o->platform : &node, &digest, reterr);
-	oci_platform_release(&node);
 	if (r >= 0)
 		r = read_layout_blob(dir, digest, MANIFEST_MAX_SIZE, &mbuf, &mlen, reterr);
 	if (r >= 0)
@@ -184,6 +183,9 @@ static int load_layout(const char *dir, const char *tag, const char *refname, co
 		r = read_layout_blob(dir, m.config.digest, IMAGE_CONFIG_MAX_SIZE, &cbuf, &clen, reterr);
 	if (r >= 0)
 		r = oci_image_config_parse(cbuf, clen, &c, reterr);
+	if (r >= 0)
+		r = oci_platform_check_os(c.os, o->platform ? o->platform : &node, reterr);
+	oci_platform_release(&node);
 	if (r >= 0)
 		r = content_write(o->content, mbuf, mlen, digest, NULL, reterr);
 	if (r >= 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "image/manifest.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <sys/utsname.h>
 
@@ -386,7 +387,7 @@ void oci_platform_default(struct oci_platform *ret) {
 	};
 	struct utsname u;
 
-	*ret = (struct oci_platform){ .os = xstrdup("linux") };
+	*ret = (struct oci_platform){ .os = xstrdup(OCI_NODE_OS) };
 	if (uname(&u) == 0)
 		for (size_t i = 0; i < ELEMENTSOF(map); i++)
 			if (streq(u.machine, map[i].machine)) {
@@ -408,12 +409,77 @@ static const char *normalised_variant(const char *arch, const char *variant) {
 	return NULL;
 }
 
+/* An OS named in an image that says something about where it runs:
+ * attestation manifests of an index are "unknown/unknown", and a name
+ * that could not be an OS's says nothing either (it goes into messages). */
+static bool os_known(const char *os) {
+	size_t n = os ? strlen(os) : 0;
+
+	if (n == 0 || n > 32 || streq(os, "unknown"))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)os[i]) && !strchr("._-", os[i]))
+			return false;
+	return true;
+}
+
+static int route_to_peer(const char *oses, const char *first, struct za_error **reterr) {
+	int r = za_error_make(reterr, ZA_ERROR_ROUTE_TO_PEER, ENOEXEC,
+	                      "the image is for os %s, this node runs " OCI_NODE_OS ": route it to a node running %s",
+	                      oses, first);
+
+	(void)za_error_set_required_os(reterr, first);
+	return r;
+}
+
+int oci_platform_check_os(const char *os, const struct oci_platform *want, struct za_error **reterr) {
+	_cleanup_free_ char *q = NULL;
+
+	if (!want || !want->os || !streq(want->os, OCI_NODE_OS) || !os_known(os) || streq(os, OCI_NODE_OS))
+		return 0;
+	q = xasprintf("'%s'", os);
+	return route_to_peer(q, os, reterr);
+}
+
+/* None of the index's platforms fits: when all it offers is for other
+ * operating systems, that is route_to_peer rather than wrong_platform. */
+static int index_other_os(const struct oci_index *idx, const struct oci_platform *want, struct za_error **reterr) {
+	_cleanup_strbuf_ struct strbuf oses = STRBUF_INIT;
+	const char *first = NULL;
+	size_t n = 0;
+
+	if (!want->os || !streq(want->os, OCI_NODE_OS))
+		return 0;
+	for (size_t i = 0; i < idx->n_manifests; i++) {
+		const struct oci_descriptor *d = &idx->manifests[i];
+		bool seen = false;
+
+		if (!d->has_platform || !os_known(d->platform.os))
+			continue;
+		if (streq(d->platform.os, OCI_NODE_OS))
+			return 0;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = idx->manifests[k].has_platform && idx->manifests[k].platform.os &&
+			       streq(idx->manifests[k].platform.os, d->platform.os);
+		if (seen)
+			continue;
+		if (!first)
+			first = d->platform.os;
+		strbuf_addf(&oses, "%s'%s'", n == 0 ? "" : " or ", d->platform.os);
+		n++;
+	}
+	if (!first)
+		return 0;
+	return route_to_peer(strbuf_str(&oses), first, reterr);
+}
+
 int oci_index_select(const struct oci_index *idx, const struct oci_platform *want, const struct oci_descriptor **ret,
                      struct za_error **reterr) {
 	_cleanup_strbuf_ struct strbuf avail = STRBUF_INIT;
 	_cleanup_free_ char *wanted = oci_platform_to_string(want);
 	const struct oci_descriptor *loose = NULL;
 	const char *want_variant = normalised_variant(want->architecture, want->variant);
+	int r;
 
 	for (size_t i = 0; i < idx->n_manifests; i++) {
 		const struct oci_descriptor *d = &idx->manifests[i];
@@ -436,6 +502,9 @@ int oci_index_select(const struct oci_index *idx, const struct oci_platform *wan
 		*ret = loose;
 		return 0;
 	}
+	r = index_other_os(idx, want, reterr);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < idx->n_manifests; i++) {
 		const struct oci_descriptor *d = &idx->manifests[i];
 		_cleanup_free_ char *p = NULL;

@@ -97,11 +97,19 @@ void oci_platform_release(struct oci_platform *p);
 /* "linux/arm64/v8" -> platform; os and architecture required. */
 int oci_platform_parse(const char *s, struct oci_platform *ret, struct za_error **reterr);
 char *oci_platform_to_string(const struct oci_platform *p);
+/* The operating system of every node this agent runs on. */
+#define OCI_NODE_OS "linux"
 /* The node's platform: linux and the Go name of uname's machine. */
 void oci_platform_default(struct oci_platform *ret);
+/* An image whose config says `os`, wanted for `want`: when want is for the
+ * node's OS and os is another one ("windows", "darwin"), only a peer
+ * running that OS can take it: route_to_peer naming it, with
+ * required_os set. 0 otherwise (also for no or an "unknown" os). */
+int oci_platform_check_os(const char *os, const struct oci_platform *want, struct za_error **reterr);
 /* Best manifest of the index for `want` (variant NULL matches any, preferring
  * the normalised default: arm64 -> v8); none: wrong_platform error listing
- * what the index offers. */
+ * what the index offers, or route_to_peer (as oci_platform_check_os) when
+ * every platform of the index is for an OS other than the node's. */
 int oci_index_select(const struct oci_index *idx, const struct oci_platform *want, const struct oci_descriptor **ret,
                      struct za_error **reterr);
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/strbuf.h"
@@ -197,12 +198,15 @@ int image_pull(const char *reference, const struct pull_options *o, struct store
 		r = resolve_manifest(client, o, ref.path, ref.digest ? ref.digest : ref.tag, platform, &created,
 		                     &index_digest, &digest, &manifest, reterr);
 	if (r >= 0) {
+		crashpoint("pull.manifest");
 		progress_message(o, "resolved %s to %s", normal, digest);
 		r = fetch_small_blob(client, o->content, ref.path, &manifest.config, IMAGE_CONFIG_MAX_SIZE, &created,
 		                     &config_body, &config_len, reterr);
 	}
 	if (r >= 0)
 		r = oci_image_config_parse(config_body, config_len, &config, reterr);
+	if (r >= 0 && !index_digest)
+		r = oci_platform_check_os(config.os, platform, reterr);
 	if (r >= 0 && o->platform && !index_digest && config.os && config.architecture &&
 	    (!streq(config.os, platform->os) || !streq(config.architecture, platform->architecture)))
 		r = za_error_make(reterr, ZA_ERROR_WRONG_PLATFORM, ENOENT, "image '%s' is for %s/%s, not %s", normal,

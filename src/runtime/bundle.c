@@ -139,17 +139,21 @@ static json_t *strv_json(char *const *l) {
 	return a;
 }
 
-static json_t *build_process(const struct bundle_options *o, char *const *args, char *const *env, const char *cwd,
-                             const struct passwd_user *pw, char *const *caps) {
-	json_t *p = json_object(), *user = json_object(), *gids = json_array(), *c = json_object(), *rl;
+static json_t *user_json(const struct passwd_user *pw) {
+	json_t *gids = json_array();
 
-	json_object_set_new(p, "terminal", json_boolean(o->cfg->tty));
-	json_object_set_new(user, "uid", json_integer(pw->uid));
-	json_object_set_new(user, "gid", json_integer(pw->gid));
 	for (size_t i = 0; i < pw->n_additional_gids; i++)
 		json_array_append_new(gids, json_integer(pw->additional_gids[i]));
-	json_object_set_new(user, "additionalGids", gids);
-	json_object_set_new(p, "user", user);
+	return json_pack("{s:I, s:I, s:o}", "uid", (json_int_t)pw->uid, "gid", (json_int_t)pw->gid, "additionalGids",
+	                 gids);
+}
+
+static json_t *build_process(const struct bundle_options *o, char *const *args, char *const *env, const char *cwd,
+                             const struct passwd_user *pw, char *const *caps) {
+	json_t *p = json_object(), *c = json_object(), *rl;
+
+	json_object_set_new(p, "terminal", json_boolean(o->cfg->tty));
+	json_object_set_new(p, "user", user_json(pw));
 	json_object_set_new(p, "args", strv_json(args));
 	json_object_set_new(p, "env", strv_json(env));
 	json_object_set_new(p, "cwd", bundle_json_string(cwd));
@@ -512,7 +516,51 @@ finish:
 	return r;
 }
 
-int bundle_exec_process(const char *bundle_dir, char *const *argv, bool tty, char **ret_process_json,
+/* env with each of set's "K=V" replacing the entry of the same K, or added. */
+static void exec_env_merge(json_t *env, char *const *set) {
+	for (char *const *kv = set; kv && *kv; kv++) {
+		size_t klen = strcspn(*kv, "="), i;
+		json_t *v;
+		bool done = false;
+
+		json_array_foreach(env, i, v) {
+			const char *e = strempty(json_string_value(v));
+			if (strneq(e, *kv, klen) && e[klen] == '=') {
+				json_array_set_new(env, i, bundle_json_string(*kv));
+				done = true;
+				break;
+			}
+		}
+		if (!done)
+			json_array_append_new(env, bundle_json_string(*kv));
+	}
+}
+
+/* o->user resolved in the rootfs of config (root.path, relative to bundle_dir). */
+static int exec_user(const char *bundle_dir, json_t *config, const char *user, json_t **ret, struct za_error **reterr) {
+	const char *root = json_string_value(json_object_get(json_object_get(config, "root"), "path"));
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -1;
+	_cleanup_za_error_ struct za_error *err = NULL;
+	struct passwd_user pw = {};
+	int r;
+
+	if (isempty(root))
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, EINVAL, "the bundle '%s' has no root path", bundle_dir);
+	path = root[0] == '/' ? xstrdup(root) : xasprintf("%s/%s", bundle_dir, root);
+	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "cannot open the rootfs '%s': %m", path);
+	r = passwd_resolve_user(fd, user, &pw, &err);
+	if (r < 0) /* the request's mistake here, not the container's */
+		return za_error_make(reterr, err->kind == ZA_ERROR_CREATE_FAILED ? ZA_ERROR_INVALID_SPEC : err->kind, r,
+		                     "exec user: %s", err->message);
+	*ret = user_json(&pw);
+	passwd_user_release(&pw);
+	return 0;
+}
+
+int bundle_exec_process(const char *bundle_dir, const struct bundle_exec_options *o, char **ret_process_json,
                         struct za_error **reterr) {
 	_cleanup_free_ char *path = xasprintf("%s/config.json", bundle_dir), *buf = NULL, *text = NULL;
 	_cleanup_(json_decrefp) json_t *config = NULL, *process = NULL;
@@ -520,8 +568,15 @@ int bundle_exec_process(const char *bundle_dir, char *const *argv, bool tty, cha
 	size_t len;
 	int r;
 
-	if (strv_length(argv) == 0 || isempty(argv[0]))
+	if (strv_length(o->argv) == 0 || isempty(o->argv[0]))
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "exec needs a command");
+	if (o->cwd && o->cwd[0] != '/')
+		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
+		                     "exec working directory '%s' is not an absolute path", o->cwd);
+	for (char *const *kv = o->env; kv && *kv; kv++)
+		if ((*kv)[0] == '=' || !strchr(*kv, '='))
+			return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
+			                     "exec environment '%s' is not of the form NAME=VALUE", *kv);
 	r = read_full_file(path, BUNDLE_MAX_CONFIG_SIZE, &buf, &len);
 	if (r == -ENOENT)
 		return za_error_make(reterr, ZA_ERROR_NOT_FOUND, r, "container bundle '%s' has no config.json",
@@ -533,16 +588,28 @@ int bundle_exec_process(const char *bundle_dir, char *const *argv, bool tty, cha
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, EINVAL, "'%s' has no process: %s", path,
 		                     config ? "missing" : e.text);
 	process = json_deep_copy(json_object_get(config, "process"));
-	json_object_set_new(process, "args", strv_json(argv));
-	json_object_set_new(process, "terminal", json_boolean(tty));
-	if (tty) {
+	json_object_set_new(process, "args", strv_json(o->argv));
+	json_object_set_new(process, "terminal", json_boolean(o->tty));
+	if (!json_is_array(json_object_get(process, "env")))
+		json_object_set_new(process, "env", json_array());
+	exec_env_merge(json_object_get(process, "env"), o->env);
+	if (o->cwd)
+		json_object_set_new(process, "cwd", bundle_json_string(o->cwd));
+	if (!isempty(o->user)) {
+		json_t *u = NULL;
+		r = exec_user(bundle_dir, config, o->user, &u, reterr);
+		if (r < 0)
+			return r;
+		json_object_set_new(process, "user", u);
+	}
+	if (o->tty) {
 		/* docker exec -t: TERM unless the container has one */
 		json_t *env = json_object_get(process, "env"), *v;
 		size_t i;
 		bool have = false;
 
 		json_array_foreach(env, i, v) have = have || strneq(strempty(json_string_value(v)), "TERM=", 5);
-		if (!have && json_is_array(env))
+		if (!have)
 			json_array_append_new(env, json_string("TERM=xterm"));
 	}
 	json_object_del(process, "consoleSize");

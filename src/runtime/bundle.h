@@ -75,8 +75,18 @@ int bundle_write_wasm(const struct bundle_wasm_options *o, struct za_error **ret
 
 /* For `exec`: the process object of the bundle's config.json (env, cwd,
  * user, capabilities, rlimits, no_new_privileges) with new args and
- * terminal, as the JSON runc exec --process takes. */
-int bundle_exec_process(const char *bundle_dir, char *const *argv, bool tty, char **ret_process_json,
+ * terminal and the overrides below, as the JSON runc exec --process takes
+ * (which ignores runc exec's --env, --cwd and --user). */
+struct bundle_exec_options {
+	char *const *argv;
+	bool tty;
+	char *const *env; /* "K=V" replacing the entry of the same K, or added */
+	const char *cwd;  /* absolute; NULL: the container's */
+	const char *user; /* resolved in the rootfs (root.path); NULL: the container's */
+};
+/* Errors: invalid_spec for a bad override (a user not in the image's
+ * files), not_found without config.json. */
+int bundle_exec_process(const char *bundle_dir, const struct bundle_exec_options *o, char **ret_process_json,
                         struct za_error **reterr);
 
 /* Docker's argument rules: an entrypoint override drops the image's Cmd

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shared by oci.c (lifecycle) and oci-ops.c (logs, exec, stats, inspect). */
+/* Shared by oci.c (lifecycle), oci-ops.c (logs, stats, inspect) and oci-exec.c. */
 #pragma once
 
 #include <pthread.h>
@@ -26,6 +26,12 @@ struct oci {
 /* Rename path into BASE/trash and delete it from a thread (oci_free waits
  * for those). */
 void oci_trash(struct oci *o, const char *path, const char *base);
+
+/* oci-orphans.c: remove what belongs to no recorded container (runtime
+ * state of stopped ones, CNI attachments and addresses, network namespaces,
+ * overlay mounts and bundles, empty cgroups no live shim names). Slow (CNI
+ * plugins, runc): the startup trash thread runs it. */
+void oci_orphans_sweep(struct oci *o);
 
 /* The exit monitor (oci-monitor.c): a thread that learns of each exit as
  * the shim records it (inotify) or dies without recording one (pidfds),
@@ -79,7 +85,10 @@ bool oci_pid_alive(pid_t pid);
 
 int oci_logs(struct runtime *rt, const char *id, const struct log_options *lo, log_record_fn fn, void *userdata,
              struct za_error **reterr);
-int oci_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, struct exec_result *ret,
+/* oci-exec.c */
+int oci_exec(struct runtime *rt, const char *id, const struct exec_options *o, size_t cap, struct exec_result *ret,
              struct za_error **reterr);
+int oci_exec_stream(struct runtime *rt, const char *id, const struct exec_options *o, const struct exec_stream_io *io,
+                    int *ret_exit_code, struct za_error **reterr);
 int oci_stats(struct runtime *rt, const char *id, struct container_stats *ret, struct za_error **reterr);
 int oci_inspect(struct runtime *rt, const char *id, json_t **ret, struct za_error **reterr);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* OCI runtime operations on existing containers: logs (the shim's JSON
- * lines, rotated files included), exec (runc exec), stats (runc events
- * --stats, cgroup v1 and v2 alike) and inspect. */
+ * lines, rotated files included), stats (runc events --stats, cgroup v1
+ * and v2 alike) and inspect; exec is oci-exec.c's. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/mman.h>
@@ -19,7 +19,8 @@
 #include "shim/shim-protocol.h"
 #include "basic/banned.h"
 
-#define LOG_LINE_MAX SHIM_LOG_RECORD_MAX
+#define LOG_LINE_MAX           SHIM_LOG_RECORD_MAX
+#define BUNDLE_CONFIG_READ_MAX (4u << 20) /* bytes of a bundle's config.json read for its labels */
 
 /* --- logs ---------------------------------------------------------------------- */
 
@@ -190,73 +191,6 @@ int oci_logs(struct runtime *rt, const char *id, const struct log_options *lo, l
 	return 0;
 }
 
-/* --- exec --------------------------------------------------------------------- */
-
-int oci_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, struct exec_result *ret,
-             struct za_error **reterr) {
-	struct oci *o = rt->data;
-	struct oci_record rec = {};
-	_cleanup_free_ char *rdir = NULL, *bundle = NULL, *process = NULL, *tmpl = NULL, *out = NULL, *err = NULL;
-	_cleanup_strv_free_ char **cmd = NULL;
-	_cleanup_close_ int pfd = -1, errfd = -1;
-	struct za_spawn_opts so = ZA_SPAWN_OPTS_INIT;
-	size_t elen = 0;
-	int r, status;
-
-	if (!argv || !argv[0])
-		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL, "exec needs a command");
-	r = oci_record_load(o, id, &rec, reterr);
-	if (r < 0)
-		return r;
-	if (rec.wasm) {
-		oci_record_release(&rec);
-		return za_error_make(reterr, ZA_ERROR_UNSUPPORTED, EOPNOTSUPP,
-		                     "exec into container '%s' is not supported: it is a WebAssembly module, which "
-		                     "has no processes to start inside",
-		                     id);
-	}
-	if (!rec.started || !oci_pid_alive(rec.init_pid)) {
-		oci_record_release(&rec);
-		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, ESRCH, "container '%s' is not running", id);
-	}
-	oci_record_release(&rec);
-	rdir = oci_run_dir(o, id);
-	bundle = xasprintf("%s/bundle", rdir);
-	r = bundle_exec_process(bundle, argv, false, &process, reterr);
-	if (r < 0)
-		return r;
-	tmpl = xasprintf("%s/exec-XXXXXX.json", rdir);
-	pfd = mkostemps(tmpl, 5, O_CLOEXEC);
-	if (pfd < 0 || loop_write(pfd, process, strlen(process)) < 0)
-		return za_error_make(reterr, ZA_ERROR_INTERNAL, errno, "cannot write the exec process file: %m");
-	errfd = memfd_create("exec-stderr", MFD_CLOEXEC);
-	strv_push(&cmd, o->runtime_path);
-	strv_push(&cmd, "--root");
-	strv_push(&cmd, o->runtime_root);
-	strv_push(&cmd, "exec");
-	strv_push(&cmd, "--process");
-	strv_push(&cmd, tmpl);
-	strv_push(&cmd, id);
-	so.stderr_fd = errfd;
-	r = za_run_capture(cmd, &so, cap, &out, &status);
-	(void)unlink(tmpl);
-	if (r < 0)
-		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot run '%s exec': %m", o->runtime_path);
-	(void)lseek(errfd, 0, SEEK_SET);
-	if (read_full_fd(errfd, SIZE_MAX, &err, &elen) < 0)
-		err = xstrdup("");
-	if (elen > cap)
-		err[cap] = '\0';
-	/* runc exits 255 when it could not exec the command at all; report it
-	 * the way a shell (and docker exec) does. */
-	if (status == 255 && (strstr(err, "no such file or directory") || strstr(err, "executable file not found")))
-		status = 127;
-	else if (status == 255 && strstr(err, "permission denied"))
-		status = 126;
-	*ret = (struct exec_result){ .exit_code = status, .out = TAKE_PTR(out), .err = TAKE_PTR(err) };
-	return 0;
-}
-
 /* --- stats ------------------------------------------------------------------- */
 
 static int stats_sample(struct oci *o, const struct oci_record *rec, const char *id, uint64_t *cpu, uint64_t *mem,
@@ -336,6 +270,24 @@ static json_t *time_json(int64_t ns) {
 	return json_sprintf("%s.%09" PRId64 "Z", buf, ns % 1000000000);
 }
 
+/* The labels the container was created with: its bundle's annotations. */
+static json_t *bundle_labels(const char *rdir) {
+	_cleanup_free_ char *path = xasprintf("%s/bundle/config.json", rdir), *buf = NULL;
+	json_t *j, *ann;
+	size_t len;
+
+	if (read_full_file(path, BUNDLE_CONFIG_READ_MAX, &buf, &len) < 0)
+		return json_object();
+	j = json_loadb(buf, len, 0, NULL);
+	ann = json_incref(json_object_get(j, "annotations"));
+	json_decref(j);
+	if (!json_is_object(ann)) {
+		json_decref(ann);
+		return json_object();
+	}
+	return ann;
+}
+
 int oci_inspect(struct runtime *rt, const char *id, json_t **ret, struct za_error **reterr) {
 	struct oci *o = rt->data;
 	struct container_status s = {};
@@ -372,6 +324,7 @@ int oci_inspect(struct runtime *rt, const char *id, json_t **ret, struct za_erro
 		_cleanup_free_ char *lp = xasprintf("%s/container.log", cdir);
 		json_object_set_new(*ret, "log_path", json_string(lp));
 	}
+	json_object_set_new(*ret, "labels", bundle_labels(rdir));
 	oci_record_release(&rec);
 	container_status_release(&s);
 	return 0;

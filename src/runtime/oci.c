@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/parse.h"
@@ -28,6 +29,7 @@
 #include "image/overlay.h"
 #include "image/unpack.h"
 #include "runtime/bundle.h"
+#include "runtime/cgroup-host.h"
 #include "runtime/netns.h"
 #include "runtime/oci-internal.h"
 #include "shim/shim-protocol.h"
@@ -37,6 +39,8 @@
 /* How long state() waits for the exit record of a dead init (the shim
  * drains the output first, SHIM_DRAIN_TIMEOUT_MS at most). */
 #define EXIT_RECORD_WAIT_NS (2 * SHIM_DRAIN_TIMEOUT_MS * 1000000LL)
+/* How long the start of a shim a crash left is waited for at the next start. */
+#define START_CLAIM_WAIT_NS (10 * 1000000000LL)
 
 static const char *const container_state_table[_CONTAINER_STATE_MAX] = {
 	[CONTAINER_PENDING] = "pending",   [CONTAINER_INITIALIZING] = "created", [CONTAINER_RUNNING] = "running",
@@ -604,6 +608,8 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		za_error_make(reterr, ZA_ERROR_CREATE_FAILED, r, "cannot create the container's directories: %m");
 	if (r >= 0 && !wasm && (r = overlay_mount(lowers, upper, work, u.rootfs, reterr)) >= 0)
 		u.mounted = true;
+	if (r >= 0)
+		crashpoint("create.mounted");
 	if (r >= 0 && !wasm) {
 		r = image_wasm_module(&image, cfg, u.rootfs, &module, &wasm_argv, reterr);
 		wasm = r > 0;
@@ -616,7 +622,18 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 	 * preopens, no network. */
 	if (r >= 0 && !wasm && cfg->network_mode == SPEC_NETWORK_BRIDGE) {
 		_cleanup_free_ char *nsdir = xasprintf("%s/netns", o->runtime_dir);
+		_cleanup_free_ char *stale = xasprintf("%s/%s", nsdir, cfg->id);
+		/* A namespace of this name is what a crash left of an earlier
+		 * container (the name is ours: we made its directory); the sweep
+		 * at start may not have come to it yet. */
+		if (netns_is_mounted(stale) > 0) {
+			log_debug("container %s: releasing the network a crash left", cfg->id);
+			(void)network_detach(&o->net, cfg->id, stale, NULL);
+			(void)netns_remove(stale);
+		}
 		r = netns_create(nsdir, cfg->id, &u.netns, reterr);
+		if (r >= 0)
+			crashpoint("create.netns");
 	}
 	if (r >= 0 && !wasm && cfg->network_mode == SPEC_NETWORK_BRIDGE) {
 		_cleanup_free_ struct network_port_mapping *ports = xnew(struct network_port_mapping, cfg->n_ports + 1);
@@ -628,8 +645,10 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 				                                                      : "tcp",
 				                                  .host_ip = cfg->ports[i].host_ip };
 		r = network_attach(&o->net, cfg->id, u.netns, ports, cfg->n_ports, &att, reterr);
-		if (r >= 0)
+		if (r >= 0) {
 			u.attached = true;
+			crashpoint("create.attached");
+		}
 	}
 	if (r >= 0 && !wasm) {
 		_cleanup_free_ char *volumes = xasprintf("%s/volumes", o->root_dir);
@@ -669,6 +688,7 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		/* The runtime's own create waits for start (as with docker, where
 		 * containerd makes the task at start): `runc run --detach` then
 		 * creates and starts in one call. */
+		crashpoint("create.bundle");
 		r = oci_record_save(o, &rec, reterr);
 	}
 	if (r < 0) {
@@ -676,8 +696,10 @@ static int oci_create(struct runtime *rt, const struct container_config *cfg, st
 		if (reterr && *reterr && (*reterr)->kind == ZA_ERROR_INTERNAL)
 			(*reterr)->kind = ZA_ERROR_CREATE_FAILED;
 		za_error_wrap(reterr, "create container '%s'", cfg->id);
-	} else
+	} else {
 		log_debug("created container %s", cfg->id);
+		crashpoint("create.saved");
+	}
 	network_attachment_release(&att);
 	oci_record_release(&rec);
 	oci_image_config_release(&image);
@@ -748,9 +770,11 @@ static int oci_start(struct runtime *rt, const char *id, struct za_error **reter
 		oci_record_release(&rec);
 		return r;
 	}
+	crashpoint("start.claimed");
 	/* The shim runs `runc run --detach`: running once it reports. */
 	r = spawn_shim(o, &rec, &rec.shim_pid, &rec.init_pid, reterr);
 	if (r >= 0) {
+		crashpoint("start.spawned");
 		rec.started_ns = now_ns();
 		r = oci_record_save(o, &rec, reterr);
 		oci_monitor_watch(o->monitor, id, rec.shim_pid, rec.init_pid);
@@ -903,6 +927,7 @@ static void *trash_thread(void *p) {
 		rm_rf(t->path);
 	else {
 		_cleanup_free_ char *a = xasprintf("%s/trash", o->root_dir), *b = xasprintf("%s/trash", o->runtime_dir);
+		oci_orphans_sweep(o); /* at start, after the re-adoption */
 		rm_rf(a);
 		rm_rf(b);
 	}
@@ -972,6 +997,7 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 	}
 	rec.removing = true;
 	(void)oci_record_save(o, &rec, NULL);
+	crashpoint("remove.marked");
 	if (oci_pid_alive(rec.init_pid)) {
 		char *kargs[] = { "kill", (char *)id, "9", NULL };
 		if (oci_runc(o, &rec, "kill", id, kargs, NULL) < 0)
@@ -984,6 +1010,7 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 		struct wait_outcome w;
 		(void)oci_monitor_wait(o->monitor, id, EXIT_RECORD_WAIT_NS, &w);
 	}
+	crashpoint("remove.stopped");
 	cdir = oci_container_dir(o, id);
 	rdir = oci_run_dir(o, id);
 	rootfs = xasprintf("%s/rootfs", rdir);
@@ -993,6 +1020,7 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 	if (r < 0)
 		log_debug("runc delete %s: already gone", id);
 	shim_collect(o, id);
+	crashpoint("remove.deleted");
 	if (overlay_umount(rootfs, reterr) < 0) {
 		oci_record_release(&rec);
 		return za_error_wrap(reterr, "remove container '%s'", id);
@@ -1001,7 +1029,9 @@ static int oci_remove(struct runtime *rt, const char *id, bool force, struct za_
 		(void)network_detach(&o->net, id, rec.netns, NULL);
 	if (rec.netns)
 		(void)netns_remove(rec.netns);
+	crashpoint("remove.detached");
 	oci_trash(o, rdir, o->runtime_dir);
+	crashpoint("remove.trashed");
 	oci_trash(o, cdir, o->root_dir);
 	oci_monitor_forget(o->monitor, id);
 	oci_record_release(&rec);
@@ -1141,13 +1171,105 @@ static const struct runtime_ops oci_ops = {
 	.list = oci_list,
 	.logs = oci_logs,
 	.exec = oci_exec,
+	.exec_stream = oci_exec_stream,
 	.stats = oci_stats,
 	.wait = oci_wait,
 	.inspect = oci_inspect,
 	.free = oci_free,
 };
 
-/* Containers of an earlier run of the daemon: watched from now on. */
+/* The pid in STATE/name (a shim state file), 0 when none. */
+static pid_t state_pid(const struct oci *o, const char *id, const char *name) {
+	_cleanup_free_ char *rdir = oci_run_dir(o, id), *path = xasprintf("%s/state/%s", rdir, name), *buf = NULL;
+	int32_t pid = 0;
+	size_t len;
+
+	if (read_full_file(path, 64, &buf, &len) < 0)
+		return 0;
+	buf[strcspn(buf, " \n")] = '\0';
+	return parse_int32(buf, &pid) >= 0 && pid > 0 ? (pid_t)pid : 0;
+}
+
+/* pid is a live zlayer-shim whose state dir is state. */
+static bool is_shim_of(pid_t pid, const char *state) {
+	_cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid), *buf = NULL;
+	const char *base;
+	size_t len;
+
+	if (!oci_pid_alive(pid) || read_full_file(path, 64 << 10, &buf, &len) < 0 || len == 0)
+		return false;
+	base = strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf;
+	if (!streq(base, "zlayer-shim"))
+		return false;
+	for (size_t i = 0; i < len;) {
+		size_t n = strnlen(buf + i, len - i);
+		if (streq(buf + i, "--state-dir") && i + n + 1 < len)
+			return streq(buf + i + n + 1, state);
+		i += n + 1;
+	}
+	return false;
+}
+
+/* Any live shim with state dir state (one starting has not written its
+ * shim.pid yet). */
+static bool shim_running(const char *state) {
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	bool found = false;
+
+	while (d && !found && (de = readdir(d)))
+		if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+			found = is_shim_of((pid_t)strtol(de->d_name, NULL, 10), state);
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* A start cut short by a crash: the record claims it with no pids. The
+ * shim it spawned, if one runs, is adopted once its runtime call is done
+ * (the shim removes init.pid before it writes shim.pid, so an init.pid
+ * beside a live shim.pid is this run's); else what the start made goes and
+ * the claim with it: the container is created, not started. */
+static void restore_start_claim(struct oci *o, struct oci_record *rec) {
+	_cleanup_free_ char *rdir = oci_run_dir(o, rec->id), *state = xasprintf("%s/state", rdir);
+	char *args[] = { "delete", "--force", rec->id, NULL };
+	int64_t deadline = now_ns() + START_CLAIM_WAIT_NS;
+	pid_t shim = 0, init = 0;
+
+	for (;;) {
+		shim = state_pid(o, rec->id, SHIM_FILE_PID);
+		if (shim > 0 && is_shim_of(shim, state)) {
+			init = state_pid(o, rec->id, SHIM_FILE_INIT);
+			if (init > 0)
+				break;
+		} else if (!shim_running(state)) {
+			shim = 0;
+			break;
+		}
+		if (now_ns() > deadline)
+			break;
+		(void)nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000000L }, NULL);
+	}
+	if (shim > 0 && init > 0) {
+		rec->shim_pid = shim;
+		rec->init_pid = init;
+		rec->started_ns = now_ns();
+		log_info("container %s: adopting the run whose start a crash cut short (init pid %d)", rec->id,
+		         (int)init);
+	} else {
+		if (shim > 0 && is_shim_of(shim, state))
+			(void)kill(shim, SIGKILL);
+		if (runtime_delete_stopped(o, rec, rec->id) != -ENOENT)
+			(void)oci_runc(o, rec, "delete", rec->id, args, NULL);
+		rec->started = false;
+		log_info("container %s: its start was cut short by a crash; it is created, not started", rec->id);
+	}
+	(void)oci_record_save(o, rec, NULL);
+}
+
+/* Containers of an earlier run of the daemon: watched from now on. What
+ * a crash cut short is finished: a removal (the record says removing) is
+ * done, a start (claimed, no pids) adopted or undone. */
 static void watch_existing(struct oci *o) {
 	struct runtime tmp = { .data = o };
 	_cleanup_strv_free_ char **ids = NULL;
@@ -1169,8 +1291,16 @@ static void watch_existing(struct oci *o) {
 		}
 		if (r < 0)
 			continue;
+		if (rec.started && rec.init_pid <= 0)
+			restore_start_claim(o, &rec);
 		if (rec.init_pid > 0)
 			oci_monitor_watch(o->monitor, *i, rec.shim_pid, rec.init_pid);
+		if (rec.removing) {
+			_cleanup_za_error_ struct za_error *err = NULL;
+			log_info("finishing the removal of container %s, which a crash cut short", *i);
+			if (oci_remove(&tmp, *i, true, &err) < 0)
+				log_warning("%s", err->message);
+		}
 		oci_record_release(&rec);
 	}
 }
@@ -1200,6 +1330,22 @@ static char *find_shim(void) {
 		}
 	}
 	return xstrdup("zlayer-shim");
+}
+
+static void favor_dynmods(void) {
+	_cleanup_free_ char *path = NULL;
+	int r = cgroup_host_favor_dynmods(&path);
+
+	if (r > 0)
+		log_info("cgroup2 at %s now has the option favordynmods, so moving a process into a cgroup no "
+		         "longer waits for an RCU grace period (config key cgroup_favordynmods: false keeps the "
+		         "host's options)",
+		         path);
+	else if (r == -EINVAL)
+		log_debug("this kernel has no cgroup2 option favordynmods: container starts pay an RCU grace "
+		          "period per cgroup move");
+	else if (r < 0 && r != -ENOENT)
+		log_warning("cannot turn on favordynmods on the cgroup2 mount: %s", strerror(-r));
 }
 
 int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret, struct za_error **reterr) {
@@ -1243,6 +1389,8 @@ int oci_runtime_new(const struct oci_runtime_options *opts, struct runtime **ret
 		oci_free(rt);
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, r, "cannot create '%s': %m", opts->runtime_dir);
 	}
+	if (!opts->keep_cgroup_options)
+		favor_dynmods();
 	runtime_init(rt, &oci_ops, o);
 	r = oci_monitor_new(o, rt, &o->monitor);
 	if (r < 0) {

@@ -18,6 +18,7 @@ struct oci_runtime_options {
 	const char *shim_path;    /* NULL: zlayer-shim next to the running binary, else $PATH */
 	struct content_store *content;
 	const struct network_config *network; /* NULL: defaults under ROOT */
+	bool keep_cgroup_options;             /* do not turn favordynmods on (cgroup-host.h) */
 };
 
 int oci_runtime_new(const struct oci_runtime_options *o, struct runtime **ret, struct za_error **reterr);

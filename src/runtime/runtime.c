@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* What every runtime shares: the exit handlers. */
+/* What every runtime shares: the exit handlers, the exec stream names. */
 #include <errno.h>
+#include <string.h>
 
 #include "runtime/runtime.h"
 #include "basic/banned.h"
@@ -41,4 +42,20 @@ void runtime_notify_exit(struct runtime *rt, const char *id, const struct wait_o
 		if (rt->on_exit[i].fn)
 			rt->on_exit[i].fn(id, w, rt->on_exit[i].userdata);
 	pthread_mutex_unlock(&rt->handler_lock);
+}
+
+static const char *const exec_stream_names[_EXEC_STREAM_MAX] = {
+	[EXEC_STREAM_STDOUT] = "stdout",
+	[EXEC_STREAM_STDERR] = "stderr",
+};
+
+const char *exec_stream_to_string(enum exec_stream s) {
+	return s >= 0 && s < _EXEC_STREAM_MAX ? exec_stream_names[s] : NULL;
+}
+
+enum exec_stream exec_stream_from_string(const char *s) {
+	for (int i = 0; s && i < _EXEC_STREAM_MAX; i++)
+		if (streq(s, exec_stream_names[i]))
+			return (enum exec_stream)i;
+	return _EXEC_STREAM_INVALID;
 }

@@ -71,10 +71,40 @@ struct wait_outcome {
 	int64_t finished_ns;
 };
 
+/* What exec runs: argv with the container's process settings (env, cwd,
+ * user, capabilities, limits), some of them overridden. */
+struct exec_options {
+	char *const *argv;   /* required, non-empty */
+	char *const *env;    /* "K=V" over the container's env (an existing K replaced); NULL: none */
+	const char *workdir; /* absolute; NULL: the container's */
+	const char *user;    /* "name", "uid", "uid:gid", "name:group" in the container's files; NULL: its own */
+};
+
 struct exec_result {
 	int exit_code;
-	char *out; /* capped */
-	char *err; /* capped */
+	char *out, *err; /* capped; NUL-terminated, and may hold NUL bytes */
+	size_t out_len, err_len;
+};
+
+enum exec_stream {
+	EXEC_STREAM_STDOUT,
+	EXEC_STREAM_STDERR,
+	_EXEC_STREAM_MAX,
+	_EXEC_STREAM_INVALID = -1,
+};
+const char *exec_stream_to_string(enum exec_stream s); /* "stdout", "stderr" */
+enum exec_stream exec_stream_from_string(const char *s);
+
+/* How exec_stream reports: output chunks as they arrive (any size, no
+ * framing; each stream in order), on the calling thread. */
+struct exec_stream_io {
+	/* Once the command's process is being started: from here on, failures
+	 * to run it are its exit code (126, 127), not errors. Optional. */
+	void (*started)(void *userdata);
+	/* A negative return cancels. */
+	int (*output)(enum exec_stream s, const char *data, size_t len, void *userdata);
+	void *userdata;
+	int cancel_fd; /* readable: cancel (-1: never) */
 };
 
 struct log_options {
@@ -109,8 +139,18 @@ struct runtime_ops {
 	int (*list)(struct runtime *rt, char ***ret_ids, struct za_error **reterr);
 	int (*logs)(struct runtime *rt, const char *id, const struct log_options *o, log_record_fn fn, void *userdata,
 	            struct za_error **reterr);
-	int (*exec)(struct runtime *rt, const char *id, char *const *argv, size_t cap, struct exec_result *ret,
-	            struct za_error **reterr);
+	/* Run a command in the running container and wait for it: its exit
+	 * status (128+N when signal N ended it, as runc reports it; 127 for a
+	 * command not found, 126 for one that cannot be run) and output, each
+	 * stream capped at cap bytes (the rest is read and dropped). */
+	int (*exec)(struct runtime *rt, const char *id, const struct exec_options *o, size_t cap,
+	            struct exec_result *ret, struct za_error **reterr);
+	/* The same, streaming: output goes to io as it is produced. Cancelling
+	 * kills the command (its process group) and returns -ECANCELED once the
+	 * runtime's exec process is reaped. Errors before io->started: not
+	 * running (configuration), unsupported, invalid_spec (user, workdir). */
+	int (*exec_stream)(struct runtime *rt, const char *id, const struct exec_options *o,
+	                   const struct exec_stream_io *io, int *ret_exit_code, struct za_error **reterr);
 	int (*stats)(struct runtime *rt, const char *id, struct container_stats *ret, struct za_error **reterr);
 	/* Blocks until the condition holds. */
 	int (*wait)(struct runtime *rt, const char *id, enum wait_condition cond, struct wait_outcome *ret,

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/parse.h"
@@ -140,6 +141,8 @@ static void create_work(void *p) {
 		w->result = rt->ops->start(rt, w->id, &w->err);
 		if (w->result < 0)
 			(void)rt->ops->remove(rt, w->id, true, NULL);
+		else
+			crashpoint("job.started");
 	}
 }
 
@@ -212,6 +215,7 @@ static void finish_work(void *p) {
 		w->err = TAKE_PTR(err);
 	else if (w->volumes_dir)
 		remove_anonymous_volumes(w->volumes_dir, w->id);
+	crashpoint("job.finished");
 }
 
 static struct exec_work *work_new(struct execution *e, enum work_kind kind) {
@@ -283,6 +287,7 @@ static void attempt_end(struct execution *e, bool ok, const char *reason) {
 	case ATTEMPT_RETRY:
 		set_reason(e, reason);
 		e->status = EXECUTION_INITIALIZING;
+		e->finished_ns = 0;
 		execution_save(e);
 		execution_event(e, "JobRetrying", "attempt %u of %u failed: %s; retrying", e->attempts, max,
 		                strna(reason));
@@ -348,6 +353,14 @@ static void launch_finish(struct execution *e, enum work_kind kind, const struct
 	w = work_new(e, kind);
 	if (out)
 		w->w = *out;
+	if (kind == WORK_FINISH && out) {
+		/* Kept before the container goes: an agent restarted in between
+		 * ends the attempt as it did (finished_ns set while running). */
+		_cleanup_free_ char *why = exit_text(out, &e->exit_code);
+		e->has_exit = true;
+		e->finished_ns = out->finished_ns > 0 ? out->finished_ns : jobs_now_ns();
+		execution_save(e);
+	}
 	/* the outcome is known now: is this the last attempt? */
 	if (kind == WORK_STOP || jobs_attempt_outcome(out && out->reason == EXIT_REASON_EXITED && out->exit_code == 0,
 	                                              e->cancel, e->attempts, e->backoff_limit) != ATTEMPT_RETRY)
@@ -552,5 +565,13 @@ void execution_adopt(struct execution *e) {
 	}
 	container_status_release(&st);
 	(void)rt->ops->remove(rt, e->id, true, NULL);
+	if (e->status == EXECUTION_RUNNING && e->has_exit && e->finished_ns > 0) {
+		/* it exited (kept before its container went): the attempt ends so */
+		_cleanup_free_ char *why = xasprintf("exited with %d", e->exit_code);
+		e->slot = true;
+		e->job->js->active++;
+		attempt_end(e, e->exit_code == 0, why);
+		return;
+	}
 	execution_finish(e, EXECUTION_FAILED, "agent restarted during the run");
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "service/jobs-internal.h"
@@ -300,6 +301,7 @@ struct execution *job_submit(struct job *j, const char *trigger, struct za_error
 	j->execs[j->n_execs++] = e;
 	js->pending++;
 	execution_save(e);
+	crashpoint("job.queued");
 	if (js->active + js->pending > JOBS_RUNNING_MAX)
 		execution_event(e, "JobQueued",
 		                "%zu executions ahead of it on this node (at most %d run at once); queued",

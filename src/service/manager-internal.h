@@ -28,6 +28,7 @@ struct replica {
 	enum replica_state state;
 	struct restart_history history;
 	sd_event_source *restart_timer; /* the one pending delayed restart */
+	int64_t restart_due_ns;         /* CLOCK_REALTIME of that restart; 0: none */
 	bool exit_pending;              /* exited while CREATING: handled at STARTED */
 	struct wait_outcome pending_exit;
 	struct wait_outcome last_exit;
@@ -64,6 +65,7 @@ struct service {
 	bool rolling;                /* a rollout replaces its replicas */
 	bool removed;                /* gone from the spec: replicas being stopped */
 	bool timed_out;              /* failed on a dependency timeout */
+	char *required_os;           /* failed as route_to_peer: the OS its image needs */
 	bool rollout_failed;         /* the last rollout stopped; the old replicas serve */
 	unsigned generation;         /* bumped by an update that replaces replicas */
 };
@@ -100,6 +102,10 @@ struct manager {
 };
 
 /* manager.c */
+/* Label of a replica's container: the hash of its service's spec
+ * (manager_spec_hash), so a restored agent sees which spec made it. */
+#define MANAGER_LABEL_SPEC "io.zlayer.spec"
+char *manager_spec_hash(const struct service *s);
 struct service *manager_find_service(struct manager *m, const char *deployment, const char *name);
 struct replica *manager_find_replica(struct manager *m, const char *id);
 /* Something changed (a replica's state or health): gates, ops, rollouts. */
@@ -117,10 +123,22 @@ void replica_event(struct replica *r, enum replica_event e);
 void replica_launch(struct replica *r);
 /* Adopt a container found running for this replica at restore. */
 void replica_adopt(struct replica *r, pid_t pid, const char *ip);
+/* BACKOFF: the one pending restart, delay_nsec from now. */
+void replica_restart_after(struct replica *r, uint64_t delay_nsec);
 bool replica_counts(const struct replica *r); /* desired-replica accounting */
 bool replica_is_healthy(const struct replica *r);
 json_t *replica_status(const struct replica *r);
 void manager_on_exit_loop(struct manager *m, const char *id, const struct wait_outcome *w);
+
+/* manager-state.c: what a replica's supervisor keeps over agent restarts,
+ * ROOT/replicas/ID.json (restart history, the last exit decided and its
+ * outcome), so each exit is decided once and crash loops keep their pace. */
+void replica_state_save(const struct replica *r);
+void replica_state_forget(const struct replica *r);
+/* At restore, the container found for r (running or exited): adopted with
+ * the saved history; an exit decided before keeps its outcome (a pending
+ * restart at its time), a new one is decided now, once. */
+void replica_restore(struct replica *r, const struct container_status *st);
 
 /* Run fn on a worker thread, then done on the loop thread. */
 void manager_work(struct manager *m, void (*fn)(void *userdata), void (*done)(void *userdata), void *userdata);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/log.h"
 #include "basic/parse.h"
 #include "runtime/container.h"
@@ -230,6 +231,7 @@ static void create_work(void *p) {
 	r = rt->ops->create(rt, &j->cfg, &j->err);
 	if (r < 0)
 		goto out;
+	crashpoint("replica.created");
 	for (unsigned a = 0; a < attempts && j->spec->n_init_steps > 0; a++) {
 		_cleanup_free_ char *reason = NULL;
 		r = init_steps(j, &reason);
@@ -254,6 +256,8 @@ static void create_work(void *p) {
 		za_error_make(&j->err, ZA_ERROR_START_FAILED, ECANCELED, "cancelled");
 	if (r >= 0)
 		r = rt->ops->start(rt, j->id, &j->err);
+	if (r >= 0)
+		crashpoint("replica.started");
 	if (r >= 0 && rt->ops->state(rt, j->id, &st, NULL) >= 0) {
 		j->pid = st.pid;
 		j->ip = st.ip ? xstrdup(st.ip) : NULL;
@@ -299,6 +303,7 @@ static void stop_work(void *p) {
 	j->result = rt->ops->remove(rt, j->id, true, &err);
 	if (j->result < 0 && err && err->kind == ZA_ERROR_NOT_FOUND)
 		j->result = 0;
+	crashpoint("replica.removed");
 	if (j->result < 0)
 		j->err = TAKE_PTR(err);
 }
@@ -397,8 +402,11 @@ static int job_config(struct replica *r, struct replica_job *j, struct za_error 
 	{
 		_cleanup_free_ char *a = xasprintf("io.zlayer.deployment=%s", s->dep->name);
 		_cleanup_free_ char *b = xasprintf("io.zlayer.service=%s", s->name);
+		_cleanup_free_ char *hash = manager_spec_hash(s);
+		_cleanup_free_ char *c = xasprintf(MANAGER_LABEL_SPEC "=%s", hash);
 		strv_push(&j->cfg.labels, a);
 		strv_push(&j->cfg.labels, b);
+		strv_push(&j->cfg.labels, c);
 	}
 	j->spec = s->spec;
 	return 0;
@@ -452,7 +460,7 @@ static int probe_exec(void *userdata, char *const *argv, uint64_t timeout_nsec, 
 	struct exec_result er = {};
 	int r;
 
-	r = p->rt->ops->exec(p->rt, p->id, argv, EXEC_OUTPUT_MAX, &er, NULL);
+	r = p->rt->ops->exec(p->rt, p->id, &(struct exec_options){ .argv = argv }, EXEC_OUTPUT_MAX, &er, NULL);
 	if (r < 0)
 		return r;
 	*ret_exit_code = er.exit_code;
@@ -566,11 +574,22 @@ static int on_restart_due(sd_event_source *es, uint64_t usec, void *userdata) {
 	return 0;
 }
 
+void replica_restart_after(struct replica *r, uint64_t delay_nsec) {
+	struct manager *m = r->svc->dep->m;
+	uint64_t now;
+
+	(void)sd_event_now(m->o.event, CLOCK_MONOTONIC, &now);
+	r->restart_timer = sd_event_source_disable_unref(r->restart_timer);
+	if (sd_event_add_time(m->o.event, &r->restart_timer, CLOCK_MONOTONIC, now + delay_nsec / 1000, 1000,
+	                      on_restart_due, r) < 0)
+		replica_event(r, REPLICA_EV_RESTART_DUE);
+}
+
 static void decide(struct replica *r) {
 	struct manager *m = r->svc->dep->m;
 	const struct wait_outcome *w = &r->last_exit;
 	struct supervisor_decision d;
-	uint64_t now;
+	struct timespec t;
 
 	supervisor_decide_exit(r->svc->spec, &m->o.supervisor, &r->history, w, manager_now(), &d);
 	log_debug("replica %s: exit %d (%s): %s", r->id, w->exit_code, exit_reason_to_string(w->reason),
@@ -603,13 +622,16 @@ static void decide(struct replica *r) {
 			     "more than %u restarts within %" PRIu64 "s; restarting in %" PRIu64 "s",
 			     m->o.supervisor.crashloop_restarts, m->o.supervisor.crashloop_window_nsec / ONE_SEC,
 			     d.delay_nsec / ONE_SEC);
-		(void)sd_event_now(m->o.event, CLOCK_MONOTONIC, &now);
-		r->restart_timer = sd_event_source_disable_unref(r->restart_timer);
-		if (sd_event_add_time(m->o.event, &r->restart_timer, CLOCK_MONOTONIC, now + d.delay_nsec / 1000, 1000,
-		                      on_restart_due, r) < 0)
-			replica_event(r, REPLICA_EV_RESTART_DUE);
-		break;
+		clock_gettime(CLOCK_REALTIME, &t);
+		r->restart_due_ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec + (int64_t)d.delay_nsec;
+		/* kept before the timer may fire: a restart of the agent keeps the pace */
+		replica_state_save(r);
+		replica_restart_after(r, d.delay_nsec);
+		manager_changed(r->svc->dep);
+		return;
 	}
+	r->restart_due_ns = 0;
+	replica_state_save(r);
 	manager_changed(r->svc->dep);
 }
 
@@ -632,6 +654,10 @@ void replica_event(struct replica *r, enum replica_event e) {
 		else
 			emit(r, "ContainerStarted", "pid %d", (int)r->pid);
 		r->started_once = true;
+		if (r->restart_due_ns) {
+			r->restart_due_ns = 0;
+			replica_state_save(r); /* the restart is done */
+		}
 		health_begin(r);
 		if (r->exit_pending) {
 			r->exit_pending = false;
@@ -667,6 +693,7 @@ void replica_event(struct replica *r, enum replica_event e) {
 				break;
 			}
 		emit(r, "ContainerRemoved", "replica removed");
+		replica_state_forget(r);
 		health_end(r);
 		r->restart_timer = sd_event_source_disable_unref(r->restart_timer);
 		if (r->workers == 0)
@@ -695,6 +722,12 @@ void manager_on_exit_loop(struct manager *m, const char *id, const struct wait_o
 
 	if (!r) {
 		(void)jobs_on_exit(m->jobs, id, w); /* jobs: a job execution's, or nobody's */
+		return;
+	}
+	/* An exit restore already took from the runtime, told again by the
+	 * monitor: decided once. */
+	if (r->has_exit && w->finished_ns != 0 && w->finished_ns == r->last_exit.finished_ns) {
+		log_debug("replica %s: exit at %" PRId64 " already handled", r->id, w->finished_ns);
 		return;
 	}
 	r->last_exit = *w;

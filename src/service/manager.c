@@ -10,8 +10,10 @@
 #include <time.h>
 
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/log.h"
 #include "basic/parse.h"
+#include "image/digest.h"
 #include "runtime/container.h"
 #include "service/jobs.h"
 #include "service/manager-internal.h"
@@ -180,6 +182,7 @@ static void service_free(struct service *s) {
 	json_decref(s->spec_json);
 	free(s->name);
 	free(s->error);
+	free(s->required_os);
 	free(s->digest);
 	free(s);
 }
@@ -194,6 +197,8 @@ void service_fail(struct service *s, const char *fmt, ...) {
 	s->phase = SERVICE_FAILED;
 	free(s->error);
 	s->error = xstrdup(msg);
+	free(s->required_os); /* image_ready() sets it again for its failure */
+	s->required_os = NULL;
 	event_emit(s->dep->m->events, "ServiceFailed", s->dep->name, s->name, NULL, "%s", msg);
 	manager_changed(s->dep);
 }
@@ -224,27 +229,17 @@ static struct replica *add_replica(struct service *s, unsigned n, bool adopt) {
 	s->replicas = xrealloc(s->replicas, (s->n_replicas + 1) * sizeof(*s->replicas));
 	s->replicas[s->n_replicas++] = r;
 	if (adopt && rt->ops->state(rt, r->id, &st, NULL) >= 0) {
-		if (st.state == CONTAINER_RUNNING) {
-			replica_adopt(r, st.pid, st.ip);
+		if (st.state == CONTAINER_RUNNING || st.state == CONTAINER_EXITED || st.state == CONTAINER_FAILED) {
+			/* with its saved history; an exit while the agent was away
+			 * gets its policy once */
+			replica_restore(r, &st);
 			container_status_release(&st);
-			return r;
-		}
-		if (st.state == CONTAINER_EXITED) {
-			/* Exited while the agent was away: its policy applies once. */
-			replica_adopt(r, 0, st.ip);
-			r->last_exit = (struct wait_outcome){ .reason = st.oom_killed ? EXIT_REASON_OOM_KILLED
-				                                        : st.signal   ? EXIT_REASON_SIGNAL
-				                                                      : EXIT_REASON_EXITED,
-				                              .exit_code = st.exit_code,
-				                              .signal = st.signal,
-				                              .finished_ns = st.finished_ns };
-			r->has_exit = true;
-			container_status_release(&st);
-			replica_event(r, REPLICA_EV_EXITED);
 			return r;
 		}
 		container_status_release(&st);
 	}
+	if (!adopt)
+		replica_state_forget(r); /* of an earlier replica of that name */
 	replica_launch(r);
 	return r;
 }
@@ -275,6 +270,115 @@ static void scale_to(struct service *s, bool adopt) {
 		replica_event(top, REPLICA_EV_STOP);
 		live--;
 	}
+}
+
+char *manager_spec_hash(const struct service *s) {
+	_cleanup_free_ char *text = json_dumps(s->spec_json, JSON_COMPACT | JSON_SORT_KEYS);
+
+	if (!text)
+		oom();
+	return digest_sha256_buf(text, strlen(text));
+}
+
+/* id is `{service}-rep-{n}`: n. */
+static bool replica_id_parse(const char *id, const char *service, unsigned *ret_n) {
+	size_t l = strlen(service);
+	_cleanup_free_ char *canonical = NULL;
+	uint32_t n;
+
+	if (!strneq(id, service, l) || !strneq(id + l, "-rep-", 5) || parse_uint32(id + l + 5, &n) < 0 || n == 0)
+		return false;
+	canonical = container_replica_id(service, n);
+	if (!streq(canonical, id))
+		return false;
+	*ret_n = n;
+	return true;
+}
+
+/* A container's label, from the runtime's inspect; NULL when it has none. */
+static char *container_label(struct runtime *rt, const char *id, const char *key) {
+	json_t *j = NULL;
+	const char *v;
+	char *ret;
+
+	if (!rt->ops->inspect || rt->ops->inspect(rt, id, &j, NULL) < 0)
+		return NULL;
+	v = json_string_value(json_object_get(json_object_get(j, "labels"), key));
+	ret = v ? xstrdup(v) : NULL;
+	json_decref(j);
+	return ret;
+}
+
+/* At restore: every container of the service's replicas ({name}-rep-N,
+ * whatever N: a scale or a rollout may have been cut short) is taken back.
+ * Those made from another spec of the service (their io.zlayer.spec label)
+ * are replaced by a rollout; those neither running nor exited (a create
+ * cut short) go; then the count is made right, highest numbers first. */
+static void service_restore(struct service *s) {
+	struct runtime *rt = s->dep->m->o.rt;
+	_cleanup_strv_free_ char **ids = NULL, **stale = NULL;
+	_cleanup_free_ char *hash = manager_spec_hash(s);
+	size_t n_match = 0;
+
+	(void)rt->ops->list(rt, &ids, NULL);
+	STRV_FOREACH (i, ids) {
+		struct container_status st = {};
+		_cleanup_free_ char *label = NULL;
+		struct replica *r;
+		bool adoptable;
+		unsigned n;
+
+		if (!replica_id_parse(*i, s->name, &n) || number_used(s, n) || rt->ops->state(rt, *i, &st, NULL) < 0)
+			continue;
+		adoptable =
+		        st.state == CONTAINER_RUNNING || st.state == CONTAINER_EXITED || st.state == CONTAINER_FAILED;
+		container_status_release(&st);
+		if (!adoptable) {
+			r = replica_new(s, n);
+			s->replicas = xrealloc(s->replicas, (s->n_replicas + 1) * sizeof(*s->replicas));
+			s->replicas[s->n_replicas++] = r;
+			r->state = REPLICA_FAILED;
+			replica_event(r, REPLICA_EV_STOP);
+			continue;
+		}
+		(void)add_replica(s, n, true);
+		/* no label: made by an agent before labels, taken as it is */
+		label = container_label(rt, *i, MANAGER_LABEL_SPEC);
+		if (label && !streq(label, hash))
+			strv_push(&stale, *i);
+		else
+			n_match++;
+	}
+	if (!stale) {
+		scale_to(s, false);
+		return;
+	}
+	s->generation++;
+	for (size_t i = 0; i < s->n_replicas; i++) {
+		struct replica *r = s->replicas[i];
+		bool old = false;
+		STRV_FOREACH (x, stale)
+			if (streq(*x, r->id))
+				old = true;
+		if (!old)
+			r->generation = s->generation;
+	}
+	/* more of the current spec than wanted: the highest go */
+	while (n_match-- > s->desired) {
+		struct replica *top = NULL;
+		for (size_t i = 0; i < s->n_replicas; i++) {
+			struct replica *r = s->replicas[i];
+			if (replica_counts(r) && r->generation == s->generation && (!top || r->n > top->n))
+				top = r;
+		}
+		if (!top)
+			break;
+		replica_event(top, REPLICA_EV_STOP);
+	}
+	s->rolling = true;
+	event_emit(s->dep->m->events, "ServiceUpdated", s->dep->name, s->name, NULL,
+	           "%zu replicas of an earlier spec found at restore: replacing them one at a time",
+	           strv_length(stale));
 }
 
 static bool condition_met(struct service *t, enum spec_condition c) {
@@ -325,18 +429,24 @@ static void image_ready(void *userdata, int r, const struct za_error *err, const
 	        find_deployment(w->m, w->deployment) ? manager_find_service(w->m, w->deployment, w->service) : NULL;
 
 	if (s && s->phase == SERVICE_PULLING) {
-		if (r < 0)
+		if (r < 0) {
 			service_fail(s, "service '%s': image '%s': %s", s->name, s->spec->image.name,
 			             err ? err->message : "cannot be made available");
-		else {
+			if (err && err->kind == ZA_ERROR_ROUTE_TO_PEER) {
+				free(s->required_os);
+				s->required_os = xstrdup(strempty(err->required_os));
+			}
+		} else {
 			bool changed = s->digest && !streq(s->digest, digest);
 			free(s->digest);
 			s->digest = xstrdup(digest);
 			s->phase = SERVICE_UP;
 			if (changed && s->n_replicas > 0)
 				s->rolling = true; /* a new digest: replace the replicas */
+			else if (w->adopt)
+				service_restore(s); /* containers of an earlier run */
 			else
-				scale_to(s, w->adopt);
+				scale_to(s, false);
 			manager_changed(s->dep);
 		}
 	}
@@ -445,12 +555,15 @@ static void rollout_step(struct service *s) {
 		return;
 	if (old && n_new > 0 && n_new + 1 > s->desired) {
 		/* a new one is healthy: retire one old */
+		crashpoint("rollout.retiring");
 		old->retired = true;
 		replica_event(old, REPLICA_EV_STOP);
 		return;
 	}
 	if (old || n_new < s->desired) {
-		struct replica *r = add_replica(s, free_number(s), false);
+		struct replica *r;
+		crashpoint("rollout.step");
+		r = add_replica(s, free_number(s), false);
 		r->generation = s->generation;
 		return;
 	}
@@ -566,7 +679,10 @@ static void evaluate(struct deployment *d) {
 		return;
 	if (failed || (all_settled && replica_err)) {
 		struct za_error *err = NULL;
-		if (failed)
+		if (failed && failed->required_os) {
+			za_error_make(&err, ZA_ERROR_ROUTE_TO_PEER, ENOEXEC, "%s", failed->error);
+			za_error_set_required_os(&err, failed->required_os);
+		} else if (failed)
 			za_error_make(&err, failed->timed_out ? ZA_ERROR_DEPENDENCY_TIMEOUT : ZA_ERROR_START_FAILED,
 			              EIO, "%s", failed->error);
 		else
@@ -715,6 +831,7 @@ static void deployment_forget(struct deployment *d) {
 	struct manager *m = d->m;
 	_cleanup_za_error_ struct za_error *err = NULL;
 
+	crashpoint("down.forgetting");
 	if (store_deployment_remove(m->o.store, d->name, &err) < 0)
 		log_warning("cannot forget deployment %s: %s", d->name, err->message);
 	jobs_forget(m->jobs, d->name); /* jobs: its jobs, their records and logs */
@@ -776,6 +893,8 @@ static void deployment_update(struct deployment *d, struct spec_deployment *spec
 		s->spec = sp;
 		free(s->error);
 		s->error = NULL;
+		free(s->required_os);
+		s->required_os = NULL;
 		s->rollout_failed = false;
 		s->timed_out = false;
 		if (json_equal(j, s->spec_json)) {
@@ -803,15 +922,21 @@ static void deployment_update(struct deployment *d, struct spec_deployment *spec
 	}
 }
 
+static int deployment_busy(struct deployment *d, struct za_error **reterr) {
+	if (d && (d->op || d->removing))
+		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EBUSY,
+		                     "deployment '%s' is busy with an earlier request; try again when it is done",
+		                     d->name);
+	return 0;
+}
+
 static int deploy_spec(struct manager *m, struct spec_deployment *spec, const char *file, bool adopt,
                        const char *scales, manager_done_fn done, void *userdata, struct za_error **reterr) {
 	struct deployment *d = find_deployment(m, spec->name);
 
-	if (d && (d->op || d->removing)) {
+	if (deployment_busy(d, reterr) < 0) {
 		spec_deployment_free(spec);
-		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EBUSY,
-		                     "deployment '%s' is busy with an earlier request; try again when it is done",
-		                     d->name);
+		return -EBUSY;
 	}
 	if (!d) {
 		d = xnew(struct deployment, 1);
@@ -868,6 +993,8 @@ int manager_deploy(struct manager *m, const char *file, const char *yaml, size_t
 	if (r < 0)
 		return r;
 	r = spec_check_names(m, spec, reterr);
+	if (r >= 0) /* refused before it is stored */
+		r = deployment_busy(find_deployment(m, spec->name), reterr);
 	if (r < 0) {
 		spec_deployment_free(spec);
 		return r;
@@ -889,6 +1016,7 @@ int manager_deploy(struct manager *m, const char *file, const char *yaml, size_t
 		spec_deployment_free(spec);
 		return r;
 	}
+	crashpoint("deploy.stored");
 	return deploy_spec(m, spec, file, false, NULL, done, userdata, reterr);
 }
 
@@ -901,6 +1029,11 @@ int manager_remove(struct manager *m, const char *deployment, manager_done_fn do
 	if (d->removing)
 		return za_error_make(reterr, ZA_ERROR_CONFIGURATION, EBUSY, "deployment '%s' is being removed already",
 		                     deployment);
+	/* Stored before any replica stops: a restarted agent finishes the
+	 * removal rather than bringing the deployment back. */
+	if (store_deployment_set_removing(m->o.store, d->name, reterr) < 0)
+		return za_error_wrap(reterr, "remove deployment '%s'", d->name);
+	crashpoint("down.marked");
 	if (d->op) {
 		/* A deploy still waiting is answered now: the deployment goes. */
 		struct za_error *e = NULL;
@@ -953,6 +1086,7 @@ int manager_scale(struct manager *m, const char *deployment, const char *service
 		if (store_deployment_set_scale(m->o.store, s->dep->name, s->name, replicas, &err) < 0)
 			log_warning("cannot keep the replica count of %s: %s", s->name, err->message);
 	}
+	crashpoint("scale.stored");
 	s->desired = replicas;
 	s->dep->op = op_new(OP_SCALE, done, userdata);
 	s->dep->op->scale_service = s;
@@ -1007,8 +1141,96 @@ int manager_new(const struct manager_options *o, struct manager **ret, struct za
 	return 0;
 }
 
+/* --- restore: what a crash left ------------------------------------------------------------- */
+
+struct orphans {
+	struct manager *m;
+	char **ids;
+};
+
+static void orphans_work(void *p) {
+	struct orphans *o = p;
+	struct runtime *rt = o->m->o.rt;
+
+	STRV_FOREACH (id, o->ids) {
+		_cleanup_za_error_ struct za_error *err = NULL;
+		(void)rt->ops->stop(rt, *id, 0, NULL);
+		if (rt->ops->remove(rt, *id, true, &err) < 0 && err && err->kind != ZA_ERROR_NOT_FOUND)
+			log_warning("cannot remove container %s: %s", *id, err->message);
+	}
+}
+
+static void orphans_done(void *p) {
+	struct orphans *o = p;
+
+	strv_free(o->ids);
+	free(o);
+}
+
+/* Containers of the service manager (labelled with a deployment) that no
+ * deployment holds any more: of a down or of an update removing a service
+ * that a crash cut short. Those of stored deployments that could not be
+ * restored are left alone. */
+static bool strv_has(char *const *l, const char *s) {
+	STRV_FOREACH (x, (char **)l)
+		if (streq(*x, s))
+			return true;
+	return false;
+}
+
+static void sweep_orphans(struct manager *m, char *const *stored) {
+	struct runtime *rt = m->o.rt;
+	_cleanup_strv_free_ char **ids = NULL;
+	struct orphans *o;
+	char **found = NULL;
+
+	(void)rt->ops->list(rt, &ids, NULL);
+	STRV_FOREACH (id, ids) {
+		_cleanup_free_ char *dep = NULL, *svc = NULL;
+		struct deployment *d;
+
+		/* replicas and job executions only: {service}-rep-N, {job}-run-N */
+		if ((!strstr(*id, "-rep-") && !strstr(*id, "-run-")) || manager_find_replica(m, *id))
+			continue;
+		dep = container_label(rt, *id, "io.zlayer.deployment");
+		if (!dep)
+			continue;
+		svc = container_label(rt, *id, "io.zlayer.service");
+		d = find_deployment(m, dep);
+		if (d ? svc && dep_service(d, svc) : strv_has(stored, dep))
+			continue;
+		log_info("removing container %s of %s '%s', which a crash left behind", *id,
+		         d ? "a service gone from deployment" : "deployment", dep);
+		strv_push(&found, *id);
+	}
+	if (!found)
+		return;
+	o = xnew(struct orphans, 1);
+	o->m = m;
+	o->ids = found;
+	manager_work(m, orphans_work, orphans_done, o);
+}
+
+/* A down cut short: its jobs' records and logs go with it (its containers
+ * with the sweep), then its row. */
+static void restore_removal(struct manager *m, const struct store_deployment *row) {
+	_cleanup_za_error_ struct za_error *err = NULL;
+	struct spec_deployment *spec = NULL;
+
+	if (spec_load_string(row->file, row->yaml, strlen(row->yaml), &spec, NULL, NULL) >= 0) {
+		jobs_sync(m->jobs, row->name, spec);
+		jobs_forget(m->jobs, row->name);
+		spec_deployment_free(spec);
+	}
+	if (store_deployment_remove(m->o.store, row->name, &err) < 0)
+		log_warning("cannot forget deployment %s: %s", row->name, err->message);
+	event_emit(m->events, "DeploymentRemoved", row->name, NULL, NULL,
+	           "the removal a restart of the agent cut short is finished");
+}
+
 int manager_restore(struct manager *m, struct za_error **reterr) {
 	struct store_deployment *rows = NULL;
+	_cleanup_strv_free_ char **stored = NULL;
 	size_t n = 0;
 	int r;
 
@@ -1019,11 +1241,17 @@ int manager_restore(struct manager *m, struct za_error **reterr) {
 		_cleanup_za_error_ struct za_error *err = NULL;
 		struct spec_deployment *spec = NULL;
 
+		if (rows[i].removing) {
+			restore_removal(m, &rows[i]);
+			continue;
+		}
+		strv_push(&stored, rows[i].name);
 		if (spec_load_string(rows[i].file, rows[i].yaml, strlen(rows[i].yaml), &spec, NULL, &err) < 0 ||
 		    deploy_spec(m, spec, rows[i].file, true, rows[i].scales, NULL, NULL, &err) < 0)
 			log_error("cannot restore deployment %s: %s", rows[i].name, err ? err->message : "error");
 	}
 	store_deployments_free(rows, n);
+	sweep_orphans(m, stored);
 	/* jobs: their executions, once their deployments are back */
 	{
 		_cleanup_za_error_ struct za_error *err = NULL;

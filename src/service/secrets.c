@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "basic/alloc.h"
+#include "basic/crashpoint.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "spec/envref.h"
@@ -165,6 +166,7 @@ static int secrets_set_locked(struct secrets *s, const char *name, const void *d
 	r = write_file_atomic(path, data, len, 0600);
 	if (r < 0)
 		return za_error_make(reterr, ZA_ERROR_INTERNAL, r, "cannot write secret '%s' to '%s': %m", name, path);
+	crashpoint("secret.set.written");
 	return 0;
 }
 

@@ -29,7 +29,7 @@ int store_deployment_put(struct store *s, const struct store_deployment *d, stru
 	r = store_prepare(s,
 	                  "INSERT INTO deployments (name, file, yaml, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
 	                  "ON CONFLICT(name) DO UPDATE SET file = excluded.file, yaml = excluded.yaml, "
-	                  "updated_at = excluded.updated_at, scales = '{}'",
+	                  "updated_at = excluded.updated_at, scales = '{}', removing = 0",
 	                  &st, reterr);
 	if (r < 0)
 		return r;
@@ -47,7 +47,9 @@ int store_deployment_list(struct store *s, struct store_deployment **ret, size_t
 	size_t n = 0, alloc = 0;
 	int r, rc;
 
-	r = store_prepare(s, "SELECT name, file, yaml, created_at, updated_at, scales FROM deployments ORDER BY name",
+	r = store_prepare(s,
+	                  "SELECT name, file, yaml, created_at, updated_at, scales, removing FROM deployments "
+	                  "ORDER BY name",
 	                  &st, reterr);
 	if (r < 0)
 		return r;
@@ -60,6 +62,7 @@ int store_deployment_list(struct store *s, struct store_deployment **ret, size_t
 			.created_ns = sqlite3_column_int64(st, 3),
 			.updated_ns = sqlite3_column_int64(st, 4),
 			.scales = store_column_text(st, 5),
+			.removing = sqlite3_column_int(st, 6) != 0,
 		};
 	}
 	if (rc != SQLITE_DONE) {
@@ -80,6 +83,17 @@ int store_deployment_remove(struct store *s, const char *name, struct za_error *
 		return r;
 	(void)store_bind_text(st, 1, name);
 	return store_step_done(s, st, reterr, "remove deployment");
+}
+
+int store_deployment_set_removing(struct store *s, const char *name, struct za_error **reterr) {
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r;
+
+	r = store_prepare(s, "UPDATE deployments SET removing = 1 WHERE name = ?", &st, reterr);
+	if (r < 0)
+		return r;
+	(void)store_bind_text(st, 1, name);
+	return store_step_done(s, st, reterr, "mark the deployment as being removed");
 }
 
 int store_deployment_set_scale(struct store *s, const char *name, const char *service, uint32_t replicas,

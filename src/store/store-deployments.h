@@ -3,6 +3,7 @@
  * restarted agent brings back what it was asked to keep running. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@ struct store_deployment {
 	char *yaml;
 	char *scales; /* JSON {"service": replicas} set by `scale`; NULL: {} */
 	int64_t created_ns, updated_ns;
+	bool removing; /* a `down` was under way */
 };
 void store_deployment_release(struct store_deployment *d);
 
@@ -24,6 +26,8 @@ int store_deployment_list(struct store *s, struct store_deployment **ret, size_t
 /* Record a service's replica count set with `scale`. */
 int store_deployment_set_scale(struct store *s, const char *name, const char *service, uint32_t replicas,
                                struct za_error **reterr);
+/* Mark the deployment as being removed (before its replicas stop). */
+int store_deployment_set_removing(struct store *s, const char *name, struct za_error **reterr);
 /* Missing is not an error. */
 int store_deployment_remove(struct store *s, const char *name, struct za_error **reterr);
 void store_deployments_free(struct store_deployment *d, size_t n);

@@ -82,6 +82,9 @@ static const char *const migrations[] = {
 	"CREATE INDEX job_executions_job ON job_executions(job, n);",
 	/* 4: replica counts set with `scale`, kept over restarts: {"service": n} */
 	"ALTER TABLE deployments ADD COLUMN scales TEXT NOT NULL DEFAULT '{}';",
+	/* 5: a `down` under way (1), written before any replica stops: a restarted
+	 * agent finishes the removal instead of bringing the deployment back */
+	"ALTER TABLE deployments ADD COLUMN removing INTEGER NOT NULL DEFAULT 0;",
 };
 
 unsigned store_schema_version(void) {

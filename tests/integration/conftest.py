@@ -38,6 +38,43 @@ def agent(agent_bin):
     return run
 
 
+# --- Sanitizer reports. scripts/check runs this suite with the daemon from
+# the ASan/UBSan build (ZLAYER_AGENTD); a report in any daemon's log fails
+# the test during which it appeared, or the daemon's stop.
+import re as _re
+
+_SANITIZER_REPORT = _re.compile(r"ERROR: (Address|Leak)Sanitizer|\.[ch]:\d+:\d+: runtime error: ")
+_daemon_logs = {}  # log path -> bytes already checked
+
+
+def sanitizer_reports(log):
+    """New sanitizer reports in a daemon log since the last call, as text
+    (the first 60 lines of the first report), or None."""
+    log = str(log)
+    try:
+        with open(log, "rb") as f:
+            f.seek(_daemon_logs.get(log, 0))
+            data = f.read()
+    except OSError:
+        return None
+    _daemon_logs[log] = _daemon_logs.get(log, 0) + len(data)
+    text = data.decode(errors="replace")
+    m = _SANITIZER_REPORT.search(text)
+    if not m:
+        return None
+    start = text.rfind("\n", 0, m.start()) + 1
+    return "\n".join(text[start:].splitlines()[:60])
+
+
+@pytest.fixture(autouse=True)
+def _no_sanitizer_reports():
+    yield
+    for log in list(_daemon_logs):
+        rep = sanitizer_reports(log)
+        if rep:
+            pytest.fail(f"sanitizer report in {log}:\n{rep}")
+
+
 # --- Image tests (regfix): registries on loopback, test images, an agent
 # daemon per test. Helpers live in registry.py, testimages.py, tokenserver.py.
 import shutil as _shutil
@@ -107,6 +144,7 @@ class AgentDaemon:
         self.socket = os.path.join(rundir, "agent.sock")
         self.proc = None
         self.expected_exit = False
+        _daemon_logs.setdefault(str(log), 0)
 
     def start(self, timeout=20):
         self.expected_exit = False
@@ -162,11 +200,15 @@ class AgentDaemon:
         self.expected_exit = True
         self.proc.send_signal(_signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
             pytest.fail(f"agent daemon ignored SIGTERM for {timeout}s:\n{self.log_tail()}")
+        rep = sanitizer_reports(self.log)
+        if rep:
+            pytest.fail(f"sanitizer report from the agent daemon ({self.log}):\n{rep}")
+        return rc
 
 
 @pytest.fixture

@@ -499,6 +499,243 @@ def test_a_missing_or_unexecutable_program_exits_127_or_126(runtime_daemon, ctr)
     assert r.returncode in (126, 127), show(r, d)
 
 
+class ExecStream:
+    """POST /v1/containers/exec?stream=1 on the daemon's socket, read line by
+    line as the lines arrive; `close()` hangs up like a client that leaves."""
+
+    def __init__(self, d, cid, body, stream=True, timeout=60):
+        import test_daemon
+        self.conn = test_daemon.UnixHTTPConnection(d.socket, timeout=timeout)
+        self.conn.request("POST", f"/v1/containers/exec?id={cid}{'&stream=1' if stream else ''}",
+                          body=json.dumps(body), headers={"Content-Type": "application/json"})
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+
+    def line(self):
+        raw = self.resp.readline()
+        return json.loads(raw) if raw else None
+
+    def lines(self):
+        out = []
+        while (ln := self.line()) is not None:
+            out.append(ln)
+        return out
+
+    def body(self):
+        return json.loads(self.resp.read())
+
+    def close(self):
+        self.conn.sock.shutdown(socket.SHUT_RDWR)
+        self.conn.close()
+
+
+def stream_bytes(lines, which):
+    """The bytes of one stream of an exec's lines (text or base64)."""
+    import base64
+    out = b""
+    for ln in lines:
+        if ln.get("stream") == which:
+            out += base64.b64decode(ln["data"]) if ln.get("encoding") == "base64" else ln["data"].encode()
+    return out
+
+
+def proc_with_cmdline(needle):
+    """Host pids whose command line (args joined by spaces) contains needle."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if needle in " ".join(a for a in argv if a):
+                pids.append(int(pid))
+    return pids
+
+
+def zombie_children(ppid):
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == ppid:
+                found.append(int(pid))
+    return found
+
+
+def test_exec_output_arrives_as_it_is_produced(runtime_daemon, ctr):
+    """A line printed before a pause reaches the client before the next one
+    is printed; stdout and stderr stay apart; the exit is the last line."""
+    d = runtime_daemon
+    cid = ctr.start(d.image, "sleep", "300")
+    p = d.popen("exec", cid, "sh", "-c", f"echo first; echo oops >&2; {HELPER} sleep 1.5; echo second; exit 4")
+    try:
+        assert p.stdout.readline() == "first\n"
+        t_first = time.monotonic()
+        assert p.stdout.readline() == "second\n"
+        waited = time.monotonic() - t_first
+        assert p.wait(timeout=30) == 4
+        assert p.stderr.read() == "oops\n"
+    finally:
+        p.kill()
+        p.wait()
+    assert waited > 1.0, f"the first line came only {waited:.2f}s before the second: it was not streamed"
+
+    x = ExecStream(d, cid, {"argv": ["sh", "-c", "echo out; echo err >&2; exit 3"]})
+    assert x.status == 200 and x.resp.getheader("Content-Type") == "application/x-ndjson"
+    lines = x.lines()
+    assert lines[-1] == {"exit_code": 3}, lines
+    assert stream_bytes(lines, "stdout") == b"out\n" and stream_bytes(lines, "stderr") == b"err\n", lines
+    assert all(set(ln) in ({"stream", "data"}, {"exit_code"}) for ln in lines), lines
+
+
+def test_exec_exit_codes_and_signals_through_the_stream(runtime_daemon, ctr):
+    d = runtime_daemon
+    cid = ctr.start(d.image, "sleep", "300")
+    for cmd, code in (("exit 0", 0), ("exit 7", 7), ("exit 255", 255), ("kill -KILL $$", 137),
+                      ("kill -TERM $$", 143), ("kill -INT $$", 130)):
+        r = d.cli("exec", cid, "sh", "-c", cmd)
+        assert r.returncode == code, (cmd, show(r, d))
+        lines = ExecStream(d, cid, {"argv": ["sh", "-c", cmd]}).lines()
+        assert lines == [{"exit_code": code}], (cmd, lines)
+    lines = ExecStream(d, cid, {"argv": ["/no/such/program"]}).lines()
+    assert lines[-1] == {"exit_code": 127} and b"/no/such/program" in stream_bytes(lines, "stderr"), lines
+    # the buffered form reports the same
+    x = ExecStream(d, cid, {"argv": ["sh", "-c", "kill -KILL $$"]}, stream=False)
+    assert x.status == 200 and x.body() == {"exit_code": 137, "stdout": "", "stderr": ""}
+
+
+def test_exec_streams_large_and_binary_output_without_loss(runtime_daemon, ctr):
+    import hashlib
+    import subprocess
+    d = runtime_daemon
+    cid = ctr.start(d.image, "sleep", "300")
+    ok(d, "exec", cid, "dd", "if=/dev/urandom", "of=/tmp/blob", "bs=1048576", "count=10")
+    want = ok(d, "exec", cid, "busybox", "sha256sum", "/tmp/blob").stdout.split()[0]
+    t0 = time.monotonic()
+    r = subprocess.run([d.agent_bin, "exec", cid, "cat", "/tmp/blob"], capture_output=True, env=d.cli_env(),
+                       timeout=120)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) == 10 * MIB and hashlib.sha256(r.stdout).hexdigest() == want, \
+        f"{len(r.stdout)} bytes, sha256 {hashlib.sha256(r.stdout).hexdigest()}, want {want}"
+    assert took < 30, f"10 MiB took {took:.1f}s"
+    # and to stderr, interleaved with stdout
+    r = subprocess.run([d.agent_bin, "exec", cid, "sh", "-c", "cat /tmp/blob >&2; echo done"],
+                       capture_output=True, env=d.cli_env(), timeout=120)
+    assert r.returncode == 0 and r.stdout == b"done\n", r.stdout[-200:]
+    assert hashlib.sha256(r.stderr).hexdigest() == want
+    # every byte value, NUL included; base64 lines for what is not text
+    printf = "".join(f"\\{b:03o}" for b in range(256))
+    x = ExecStream(d, cid, {"argv": ["printf", printf]})
+    lines = x.lines()
+    assert stream_bytes(lines, "stdout") == bytes(range(256)), lines
+    assert any(ln.get("encoding") == "base64" for ln in lines), lines
+    r = subprocess.run([d.agent_bin, "exec", cid, "printf", printf], capture_output=True, env=d.cli_env())
+    assert r.returncode == 0 and r.stdout == bytes(range(256))
+    # UTF-8 text stays text, whatever the reads split
+    line = "h\u00e9llo w\u00f6rld \u2603 \U0001f600"
+    text = (line + "\n") * 50000
+    lines = ExecStream(d, cid, {"argv": ["sh", "-c", f"yes '{line}' | head -n 50000"]}).lines()
+    assert lines[-1] == {"exit_code": 0}
+    assert stream_bytes(lines, "stdout").decode() == text
+    assert not any(ln.get("encoding") for ln in lines), "valid UTF-8 split between reads went base64"
+
+
+def test_exec_env_workdir_and_user(runtime_daemon, ctr):
+    d = runtime_daemon
+    cid = ctr.start("-e", "FOO=bar", "-e", "KEEP=1", "--user", "app", "--workdir", "/home/app", d.image,
+                    "sleep", "300")
+    r = ok(d, "exec", "-e", "FOO=override", "-e", "NEW=a=b", "-w", "/tmp", "-u", "nobody", cid,
+           "sh", "-c", f"echo $FOO $KEEP $NEW; {HELPER} id; {HELPER} cwd")
+    vars_, ident, cwd = r.stdout.splitlines()
+    assert vars_ == "override 1 a=b" and ident.startswith("uid=65534 gid=65534") and cwd == "/tmp", r.stdout
+    r = ok(d, "exec", "-u", "0:0", cid, HELPER, "id")
+    assert r.stdout.startswith("uid=0 gid=0"), r.stdout
+    r = ok(d, "exec", "-u", "1000", cid, HELPER, "id")
+    assert r.stdout.startswith("uid=1000 gid=1000"), r.stdout
+    # NAME alone: the CLI's own value
+    r = d.cli("exec", "-e", "ZL_FROM_CLI", cid, "sh", "-c", "echo $ZL_FROM_CLI", env={"ZL_FROM_CLI": "yes"})
+    assert r.returncode == 0 and r.stdout == "yes\n", show(r, d)
+    # the defaults are the container's
+    r = ok(d, "exec", cid, "sh", "-c", f"echo $FOO; {HELPER} id; {HELPER} cwd")
+    assert r.stdout.splitlines()[0] == "bar" and "uid=1000" in r.stdout and "/home/app" in r.stdout
+    # mistakes
+    r = d.cli("exec", "-u", "ghost", cid, "true")
+    assert r.returncode == 1 and "invalid-spec" in r.stderr and "ghost" in r.stderr, show(r)
+    r = d.cli("exec", "-w", "relative", cid, "true")
+    assert r.returncode == 2 and "must be an absolute path" in r.stderr, show(r)
+    r = d.cli("exec", "-w", "/no/such/dir", cid, "true")
+    assert r.returncode == 126, show(r, d)
+    for body, part in (({"argv": ["true"], "workdir": "rel"}, "'workdir' must be an absolute path"),
+                       ({"argv": ["true"], "env": ["NOEQUALS"]}, "'env[0]' must be of the form NAME=VALUE"),
+                       ({"argv": ["true"], "user": 5}, "'user' must be a string"),
+                       ({"argv": ["true"], "tty": True}, "unknown field 'tty'"),
+                       ({"argv": []}, "'argv' must have at least one entry"),
+                       ({"argv": ["true"], "user": "ghost"}, "user 'ghost' not found")):
+        for stream in (True, False):
+            x = ExecStream(d, cid, body, stream=stream)
+            err = x.body()
+            assert x.status == 400 and err["kind"] == "invalid_spec" and part in err["message"], (body, err)
+
+
+def test_exec_client_that_leaves_kills_the_command(runtime_daemon, ctr):
+    """Ctrl-C on the CLI, or any client hanging up, ends the command in the
+    container: it is gone from the container's processes and from /proc."""
+    import signal as signal_
+    d = runtime_daemon
+    cid = ctr.start(d.image, "sleep", "300")
+    # quiet after its first line
+    p = d.popen("exec", cid, "sh", "-c", f"echo started; exec {HELPER} sleep 301")
+    try:
+        assert p.stdout.readline() == "started\n"
+        assert wait_for("the exec'd command", lambda: proc_with_cmdline(f"{HELPER} sleep 301"), timeout=10)
+        p.send_signal(signal_.SIGINT)
+        p.wait(timeout=10)
+    finally:
+        p.kill()
+        p.wait()
+    wait_for("the command to be killed", lambda: not proc_with_cmdline(f"{HELPER} sleep 301"), timeout=10)
+    assert "sleep 301" not in ok(d, "exec", cid, "ps", "-o", "pid,args").stdout
+    # chatty, with children, and the client stops reading mid-stream
+    x = ExecStream(d, cid, {"argv": ["sh", "-c", f"{HELPER} sleep 302 & yes flood"]})
+    assert x.status == 200
+    assert x.line()["stream"] == "stdout"
+    assert wait_for("the background child", lambda: proc_with_cmdline(f"{HELPER} sleep 302"), timeout=10)
+    x.close()
+    wait_for("the command and its child to be killed",
+             lambda: not proc_with_cmdline("yes flood") and not proc_with_cmdline(f"{HELPER} sleep 302"),
+             timeout=10)
+    out = ok(d, "exec", cid, "ps", "-o", "pid,args").stdout
+    assert "yes flood" not in out and "sleep 302" not in out, out
+    # the runtime's exec processes were reaped, and their files removed
+    wait_for("no zombie children of the daemon", lambda: not zombie_children(d.proc.pid), timeout=10)
+    rdir = os.path.join(d.rundir, "containers", cid)
+    wait_for("no exec files", lambda: not [f for f in os.listdir(rdir) if f.startswith("exec-")], timeout=10)
+
+
+def test_exec_refused_where_nothing_runs(runtime_daemon, ctr):
+    d = runtime_daemon
+    cid = ctr.start(d.image, "sleep", "300")
+    for stream in (True, False):
+        x = ExecStream(d, "zlt-no-such-container", {"argv": ["true"]}, stream=stream)
+        assert x.status == 404 and x.body()["kind"] == "not_found"
+    ok(d, "kill", "-s", "KILL", cid)
+    wait_exit(d, cid)
+    for stream in (True, False):
+        x = ExecStream(d, cid, {"argv": ["true"]}, stream=stream)
+        err = x.body()
+        assert x.status == 400 and err == {"kind": "configuration",
+                                           "message": f"container '{cid}' is not running"}, err
+    r = d.cli("exec", cid, "true")
+    assert r.returncode == 1 and r.stderr == f"error: configuration: container '{cid}' is not running\n", show(r)
+
+
 def test_logs_tail_since_timestamps_and_follow(runtime_daemon, ctr):
     d = runtime_daemon
     cid = ctr.start(d.image, "sh", "-c", f"echo one; echo two >&2; echo three; {HELPER} sleep 1.2; echo late")

@@ -133,6 +133,11 @@ def test_container_operations(wd, mods):
     assert stats["memory_limit"] == 64 << 20 and stats["memory_usage"] > 0, stats
     r = wd.cli("exec", "wsleep", "ls")
     assert r.returncode != 0 and "unsupported" in r.stderr and "WebAssembly" in r.stderr, show(r)
+    import test_daemon
+    for form in ("", "&stream=1"):  # buffered and streamed alike, before any stream
+        status, _, body = test_daemon.api(wd.socket, "POST", f"/v1/containers/exec?id=wsleep{form}",
+                                          {"argv": ["ls"]})
+        assert status == 501 and body["kind"] == "unsupported" and "WebAssembly" in body["message"], body
     t0 = time.monotonic()
     r = wd.cli("stop", "-t", "5", "wsleep")
     assert r.returncode == 0, show(r, wd)

@@ -330,6 +330,21 @@ def build_layout(workdir):
     L.oci.set_tag("index", L.oci.add_json(index, OCI_INDEX))
     L.index_platforms = {"linux/amd64": amd["digest"], "linux/arm64/v8": arm["digest"]}
 
+    # Images for another operating system, which a linux node routes to a
+    # peer: an index with only windows entries (and the unknown/unknown
+    # attestation entry buildx adds), and a lone manifest whose config
+    # says windows. Their layers are base's: nobody unpacks them.
+    win_amd = L.oci.add_image(None, layers, arch="amd64", os_="windows", config={"Cmd": ["cmd.exe"]})
+    win_arm = L.oci.add_image(None, layers, arch="arm64", os_="windows", config={"Cmd": ["cmd.exe"]})
+    attest = L.oci.add_image(None, [], arch="unknown", os_="unknown", config={})
+    windex = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        dict(win_amd, platform={"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.1"}),
+        dict(win_arm, platform={"os": "windows", "architecture": "arm64", "os.version": "10.0.20348.1"}),
+        dict(attest, platform={"os": "unknown", "architecture": "unknown"}),
+    ]}
+    L.oci.set_tag("windows", L.oci.add_json(windex, OCI_INDEX))
+    L.oci.add_image("windows-single", layers, arch="amd64", os_="windows", config={"Cmd": ["cmd.exe"]})
+
     # One unique random layer to corrupt in the registry.
     corrupt = tar_bytes([entry("payload", data=os.urandom(256 * 1024))])
     desc = L.oci.add_image("corrupt", [corrupt])
@@ -348,6 +363,8 @@ PUSH_PLAN = {
     "v2s2": ("busybox", "v2s2", ["--format", "v2s2"], "multi"),
     "zstd": ("busybox", "zstd", ["--dest-compress", "--dest-compress-format", "zstd"], "zstd-src"),
     "index": ("busybox", "index", ["--all"]),
+    "windows": ("busybox", "windows", ["--all"]),
+    "windows-single": ("busybox", "windows-single", []),
     "corrupt": ("corrupt", "latest", []),
 }
 

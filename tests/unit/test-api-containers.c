@@ -270,13 +270,14 @@ static int f_logs(struct runtime *rt, const char *id, const struct log_options *
 	return 0;
 }
 
-static int f_exec(struct runtime *rt, const char *id, char *const *argv, size_t cap, struct exec_result *ret,
+static int f_exec(struct runtime *rt, const char *id, const struct exec_options *o, size_t cap, struct exec_result *ret,
                   struct za_error **reterr) {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 
-	for (char *const *a = argv; *a; a++)
+	for (char *const *a = o->argv; *a; a++)
 		strbuf_addf(&sb, "[%s]", *a);
-	*ret = (struct exec_result){ .exit_code = 3, .out = strbuf_detach(&sb, NULL), .err = xstrdup("bad \xff byte") };
+	*ret = (struct exec_result){ .exit_code = 3, .err = xstrdup("bad \xff byte"), .err_len = 10 };
+	ret->out = strbuf_detach(&sb, &ret->out_len);
 	return 0;
 }
 
@@ -537,9 +538,13 @@ static void test_create(void **state) {
 	j = http("POST", "/v1/containers", "{\"config\": {\"image\": \"busybox\"}, \"pull\": \"sometimes\"}", 400);
 	assert_error_json(j, "invalid_spec", "'pull' must be one of missing, always, never");
 	j = http("POST", "/v1/containers", "{\"image\": \"busybox\"}", 400);
-	assert_error_json(j, "invalid_spec", "unknown field 'image' in the request body");
+	assert_error_json(j, "invalid_spec", "request body: unknown field 'image'");
 	j = http("POST", "/v1/containers", "{}", 400);
-	assert_error_json(j, "invalid_spec", "needs an object 'config'");
+	assert_error_json(j, "invalid_spec", "request body: field 'config' is required");
+	j = http("POST", "/v1/containers", "{\"config\": []}", 400);
+	assert_error_json(j, "invalid_spec", "request body: field 'config' must be an object, not an array");
+	j = http("POST", "/v1/containers", "{\"config\": {\"image\": \"busybox\"}, \"pull\": 1}", 400);
+	assert_error_json(j, "invalid_spec", "request body: field 'pull' must be a string, not an integer");
 }
 
 static void test_unknown_container(void **state) {
@@ -577,9 +582,9 @@ static void test_bad_queries(void **state) {
 	assert_error_json(http("GET", "/v1/containers/logs?id=x&since=yesterday", NULL, 400), "invalid_spec",
 	                  "'since' must be an RFC 3339 time");
 	assert_error_json(http("POST", "/v1/containers/exec?id=x", "{\"argv\": []}", 400), "invalid_spec",
-	                  "non-empty array of strings");
+	                  "field 'argv' must have at least one entry");
 	assert_error_json(http("POST", "/v1/containers/exec?id=x", "{\"argv\": [1]}", 400), "invalid_spec",
-	                  "argv[0] is not a string");
+	                  "field 'argv[0]' must be a string, not an integer");
 }
 
 static void test_attached_run(void **state) {

@@ -66,6 +66,9 @@ static void test_kind_table(void **state) {
 	assert_int_equal(za_error_kind_http_status(ZA_ERROR_UNSUPPORTED), 501);
 	assert_int_equal(za_error_kind_http_status(ZA_ERROR_INVALID_SPEC), 400);
 	assert_string_equal(za_error_kind_to_string(ZA_ERROR_GPU_SHARING_UNAVAILABLE), "gpu_sharing_unavailable");
+	assert_int_equal(za_error_kind_from_string("unauthorized"), ZA_ERROR_UNAUTHORIZED);
+	assert_string_equal(za_error_kind_to_label(ZA_ERROR_UNAUTHORIZED), "unauthorized");
+	assert_int_equal(za_error_kind_http_status(ZA_ERROR_UNAUTHORIZED), 401);
 }
 
 static void test_log_levels(void **state) {

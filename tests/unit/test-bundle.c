@@ -814,7 +814,9 @@ static void test_info_and_exec(void **state) {
 	bundle_info_release(&info);
 
 	/* the exec process keeps env, user and limits (RLIM_INFINITY included) */
-	assert_int_equal(bundle_exec_process(f->bundle, argv, true, &process, NULL), 0);
+	assert_int_equal(bundle_exec_process(f->bundle, &(struct bundle_exec_options){ .argv = argv, .tty = true },
+	                                     &process, NULL),
+	                 0);
 	assert_non_null(strstr(process, "18446744073709551615"));
 	p = bundle_json_load(process, strlen(process), NULL);
 	assert_non_null(p);
@@ -825,8 +827,58 @@ static void test_info_and_exec(void **state) {
 	assert_int_equal(json_array_size(get(p, "capabilities.bounding")), 14);
 	json_decref(p);
 
-	assert_true(bundle_exec_process(f->dir, argv, false, &process, &err) < 0);
+	assert_true(bundle_exec_process(f->dir, &(struct bundle_exec_options){ .argv = argv }, &process, &err) < 0);
 	assert_int_equal(err->kind, ZA_ERROR_NOT_FOUND);
+}
+
+/* exec -e/-w/-u: env entries replace or add, cwd and user override;
+ * the user is resolved in the bundle's rootfs. */
+static void test_exec_overrides(void **state) {
+	struct fixture *f = *state;
+	_cleanup_free_ char *process = NULL;
+	_cleanup_za_error_ struct za_error *err = NULL;
+	char *argv[] = { "id", NULL }, *env[] = { "HOSTNAME=other", "NEW=1=2", NULL };
+	json_t *p;
+
+	generate(f);
+	assert_int_equal(bundle_exec_process(f->bundle,
+	                                     &(struct bundle_exec_options){
+	                                             .argv = argv, .env = env, .cwd = "/tmp", .user = "app:staff" },
+	                                     &process, NULL),
+	                 0);
+	p = bundle_json_load(process, strlen(process), NULL);
+	assert_non_null(p);
+	assert_true(array_has(get(p, "env"), "HOSTNAME=other"));
+	assert_false(array_has(get(p, "env"), "HOSTNAME=web-rep-0"));
+	assert_true(array_has(get(p, "env"), "NEW=1=2"));
+	assert_string_equal(gets(p, "cwd"), "/tmp");
+	assert_int_equal(geti(p, "user.uid"), 1000);
+	assert_int_equal(geti(p, "user.gid"), 50);
+	assert_false(json_is_true(get(p, "terminal")));
+	json_decref(p);
+	free(TAKE_PTR(process));
+
+	assert_int_equal(bundle_exec_process(f->bundle, &(struct bundle_exec_options){ .argv = argv, .user = "0" },
+	                                     &process, NULL),
+	                 0);
+	p = bundle_json_load(process, strlen(process), NULL);
+	assert_int_equal(geti(p, "user.uid"), 0);
+	json_decref(p);
+
+	/* the request's mistakes are invalid_spec */
+	assert_true(bundle_exec_process(f->bundle, &(struct bundle_exec_options){ .argv = argv, .user = "ghost" },
+	                                &process, &err) < 0);
+	assert_int_equal(err->kind, ZA_ERROR_INVALID_SPEC);
+	assert_non_null(strstr(err->message, "exec user: user 'ghost' not found"));
+	err = za_error_free(err);
+	assert_true(bundle_exec_process(f->bundle, &(struct bundle_exec_options){ .argv = argv, .cwd = "tmp" },
+	                                &process, &err) < 0);
+	assert_int_equal(err->kind, ZA_ERROR_INVALID_SPEC);
+	err = za_error_free(err);
+	assert_true(bundle_exec_process(f->bundle,
+	                                &(struct bundle_exec_options){ .argv = argv, .env = (char *[]){ "X", NULL } },
+	                                &process, &err) < 0);
+	assert_int_equal(err->kind, ZA_ERROR_INVALID_SPEC);
 }
 
 static void test_seccomp_architectures(void **state) {
@@ -957,6 +1009,7 @@ int main(void) {
 		cmocka_unit_test_setup_teardown(test_readonly_labels_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_info_and_exec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_input, setup, teardown),
 		cmocka_unit_test(test_from_service),
 		cmocka_unit_test(test_seccomp_architectures),

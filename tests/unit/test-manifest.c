@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "basic/alloc.h"
+#include "basic/strbuf.h"
 #include "image/digest.h"
 #include "image/manifest.h"
 #include "image/pull.h"
@@ -93,6 +94,97 @@ static void test_index_select(void **state) {
 	                                  "linux/arm64/v8, linux/arm/v6 (choose one with --platform)");
 	oci_platform_release(&p);
 	oci_index_release(&idx);
+}
+
+static struct oci_index index_of(const char *platforms) {
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	_cleanup_free_ char *list = xstrdup(platforms);
+	struct oci_index idx = {};
+	char *save = NULL;
+	int n = 0;
+
+	strbuf_addstr(&sb, "{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_TYPE_OCI_INDEX "\",\"manifests\":[");
+	for (char *p = strtok_r(list, " ", &save); p; p = strtok_r(NULL, " ", &save)) {
+		char *arch = strchr(p, '/');
+		*arch++ = '\0';
+		strbuf_addf(&sb,
+		            "%s{\"mediaType\":\"" MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"" D1
+		            "\",\"size\":1,\"platform\":{\"os\":\"%s\",\"architecture\":\"%s\"}}",
+		            n++ ? "," : "", p, arch);
+	}
+	strbuf_addstr(&sb, "]}");
+	assert_int_equal(oci_index_parse(sb.buf, sb.len, &idx, NULL), 0);
+	return idx;
+}
+
+/* Images only another operating system runs go to a peer: route_to_peer,
+ * naming the OS; another architecture of our OS stays wrong_platform. */
+static void test_route_to_peer(void **state) {
+	static const struct {
+		const char *platforms, *want, *required_os, *message;
+	} cases[] = {
+		{ "windows/amd64", "linux/amd64", "windows",
+		  "the image is for os 'windows', this node runs linux: route it to a node running windows" },
+		{ "windows/amd64 windows/arm64 unknown/unknown", "linux/amd64", "windows",
+		  "the image is for os 'windows', this node runs linux: route it to a node running windows" },
+		{ "unknown/unknown darwin/arm64 windows/amd64", "linux/arm64", "darwin",
+		  "the image is for os 'darwin' or 'windows', this node runs linux: route it to a node running "
+		  "darwin" },
+		/* our OS is there, for another architecture: wrong_platform */
+		{ "windows/amd64 linux/arm64", "linux/amd64", NULL, NULL },
+		/* an explicit request for another OS is not routed */
+		{ "windows/amd64", "freebsd/amd64", NULL, NULL },
+		/* nothing known about where it runs */
+		{ "unknown/unknown", "linux/amd64", NULL, NULL },
+		{ "win$dows/amd64", "linux/amd64", NULL, NULL },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct oci_index idx = index_of(cases[i].platforms);
+		struct za_error *err = NULL;
+		struct oci_platform p = {};
+		const struct oci_descriptor *d;
+
+		assert_int_equal(oci_platform_parse(cases[i].want, &p, NULL), 0);
+		assert_true(oci_index_select(&idx, &p, &d, &err) < 0);
+		if (cases[i].required_os) {
+			assert_int_equal(err->kind, ZA_ERROR_ROUTE_TO_PEER);
+			assert_int_equal(err->code, ENOEXEC);
+			assert_string_equal(err->required_os, cases[i].required_os);
+			assert_string_equal(err->message, cases[i].message);
+		} else {
+			assert_int_equal(err->kind, ZA_ERROR_WRONG_PLATFORM);
+			assert_null(err->required_os);
+		}
+		za_error_free(err);
+		oci_platform_release(&p);
+		oci_index_release(&idx);
+	}
+}
+
+static void test_check_os(void **state) {
+	struct za_error *err = NULL;
+	struct oci_platform node = {}, other = {};
+
+	oci_platform_default(&node);
+	assert_string_equal(node.os, OCI_NODE_OS);
+	assert_int_equal(oci_platform_check_os("linux", &node, &err), 0);
+	assert_int_equal(oci_platform_check_os(NULL, &node, &err), 0);
+	assert_int_equal(oci_platform_check_os("unknown", &node, &err), 0);
+	assert_null(err);
+	assert_int_equal(oci_platform_check_os("windows", &node, NULL), -ENOEXEC);
+	assert_int_equal(oci_platform_check_os("windows", &node, &err), -ENOEXEC);
+	assert_int_equal(err->kind, ZA_ERROR_ROUTE_TO_PEER);
+	assert_string_equal(err->required_os, "windows");
+	assert_string_equal(err->message,
+	                    "the image is for os 'windows', this node runs linux: route it to a node running windows");
+	err = za_error_free(err);
+	/* asked for another OS on purpose (pull --platform): not ours to refuse */
+	assert_int_equal(oci_platform_parse("windows/amd64", &other, NULL), 0);
+	assert_int_equal(oci_platform_check_os("windows", &other, &err), 0);
+	assert_null(err);
+	oci_platform_release(&other);
+	oci_platform_release(&node);
 }
 
 static void test_platform_parse(void **state) {
@@ -222,6 +314,7 @@ int main(void) {
 		cmocka_unit_test(test_detect_kind),    cmocka_unit_test(test_index_select),
 		cmocka_unit_test(test_platform_parse), cmocka_unit_test(test_manifest_and_config),
 		cmocka_unit_test(test_digests),        cmocka_unit_test(test_pull_policy),
+		cmocka_unit_test(test_route_to_peer),  cmocka_unit_test(test_check_os),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,7 +82,7 @@ static void test_schema_version(void **state) {
 	_cleanup_free_ char *path = xasprintf("%s/metadata.db", f->dir);
 	struct stat stbuf;
 
-	assert_int_equal(store_schema_version(), 4);
+	assert_int_equal(store_schema_version(), 5);
 	assert_string_equal(store_path(f->s), path);
 	assert_int_equal(stat(path, &stbuf), 0);
 	assert_int_equal(stbuf.st_mode & 0777, 0600);
@@ -90,7 +90,7 @@ static void test_schema_version(void **state) {
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 4);
+	assert_int_equal(sqlite3_column_int(st, 0), 5);
 	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -134,6 +134,17 @@ static void test_deployments(void **state) {
 	assert_int_equal(store_deployment_put(f->s, &a, NULL), 0);
 	assert_int_equal(store_deployment_list(f->s, &ds, &n, NULL), 0);
 	assert_string_equal(ds[1].scales, "{}");
+	assert_false(ds[1].removing);
+	store_deployments_free(ds, n);
+	/* a down under way is kept; a new deploy of the spec clears it */
+	assert_int_equal(store_deployment_set_removing(f->s, "shop", NULL), 0);
+	assert_int_equal(store_deployment_list(f->s, &ds, &n, NULL), 0);
+	assert_true(ds[1].removing);
+	assert_false(ds[0].removing);
+	store_deployments_free(ds, n);
+	assert_int_equal(store_deployment_put(f->s, &a, NULL), 0);
+	assert_int_equal(store_deployment_list(f->s, &ds, &n, NULL), 0);
+	assert_false(ds[1].removing);
 	store_deployments_free(ds, n);
 	assert_int_equal(store_deployment_remove(f->s, "shop", NULL), 0);
 	assert_int_equal(store_deployment_remove(f->s, "shop", NULL), 0);
@@ -437,7 +448,7 @@ static void test_refuses_newer_schema(void **state) {
 	assert_true(store_open(f->dir, &s, &err) < 0);
 	assert_null(s);
 	assert_int_equal(err->kind, ZA_ERROR_CONFIGURATION);
-	assert_non_null(strstr(err->message, "schema version 99, newer than the 4 this zlayer-agent supports"));
+	assert_non_null(strstr(err->message, "schema version 99, newer than the 5 this zlayer-agent supports"));
 	assert_non_null(strstr(err->message, path));
 }
 
