@@ -16,8 +16,9 @@
 struct crashpoint_set;
 extern struct crashpoint_set *crashpoint_armed;
 
-/* Read and unset $ZLAYER_DEBUG_CRASH_AT; -EINVAL (nothing armed) when its
- * value does not parse. Call once, before any thread starts. */
+/* Read and unset $ZLAYER_DEBUG_CRASH_AT; -EINVAL or -E2BIG (nothing armed)
+ * when its value does not parse or names too many points. Call once, before
+ * any thread starts. */
 int crashpoint_setup(void);
 /* Arm the points of spec (the variable's syntax); NULL disarms. */
 int crashpoint_arm(const char *spec);

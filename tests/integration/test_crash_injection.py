@@ -7,15 +7,15 @@ lost, duplicated or of the old spec: ps, the runtime's state and the shims
 agree), a scale ends at the stored count, a down resumes by itself, a pull
 can be repeated and never lists a partial image, a created container is
 whole or gone, a remove completes, a secret is old or new and no temp file
-stays, a job execution settles. Each case ends with everything removed and
-nothing left behind (RuntimeDaemon.leftovers()).
+stays, a job execution completes once. Each case ends with everything
+removed and nothing left behind (RuntimeDaemon.leftovers()).
 
 One image load for the module: every case starts its own daemon processes
 (armed, then unarmed) on the module's root. Service and container names
 carry a per-run suffix (replica ids and cgroup paths are node-wide)."""
-import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -41,7 +41,8 @@ SERVE = "trap 'exit 0' TERM; while :; do sleep 1000 & wait $!; done"
 @pytest.fixture(scope="module")
 def cd(agent_bin, zl_test_image, tmp_path_factory):
     """A conftest.RuntimeDaemon with the image loaded, stopped: each case
-    starts it (crash_case)."""
+    starts it (Case). Cleaned up after the module without force_cleanup(),
+    which kills other tests' helper processes too."""
     base = tmp_path_factory.mktemp("crash")
     d = start_daemon(conftest.RuntimeDaemon, agent_bin, zl_test_image, base)
     d.stop()
@@ -53,7 +54,14 @@ def cd(agent_bin, zl_test_image, tmp_path_factory):
         d.env = d.base_env
         if d.proc.poll() is not None:
             d.start()
-        d.force_cleanup()
+        for dep in [x["deployment"] for x in json.loads(d.cli("status", "--json").stdout or "[]")]:
+            d.cli("down", dep, timeout=120)
+        ids = [c["id"] for c in json.loads(d.cli("ps", "-a", "--json").stdout or "[]")]
+        if ids:
+            d.cli("rm", "-f", *ids, timeout=120)
+        d.stop()
+        clean_by_hand(d)
+        shutil.rmtree(d.rundir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
