@@ -17,7 +17,7 @@
 #include "api/daemon.h"
 #include "api/server.h"
 #include "basic/alloc.h"
-#include "image/auth-config.h"
+#include "basic/base64.h"
 #include "service/secrets.h"
 #include "basic/banned.h"
 
@@ -62,7 +62,7 @@ static int body_value(json_t *body, char **ret_data, size_t *ret_len, struct za_
 		*ret_len = len;
 		return 0;
 	}
-	if (auth_base64_decode(s, len, ret_data, ret_len) < 0)
+	if (base64_decode(s, len, ret_data, ret_len) < 0)
 		return za_error_make(reterr, ZA_ERROR_INVALID_SPEC, EINVAL,
 		                     "request body: field 'value_base64' is not valid base64");
 	return 0;

@@ -8,6 +8,7 @@
 
 #include "api/server.h"
 #include "basic/alloc.h"
+#include "basic/base64.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "cli/cli.h"
@@ -31,27 +32,6 @@ static const char secret_usage[] = "Usage: zlayer-agent secret COMMAND\n"
                                    "\n"
                                    "Names: letters, digits, '_', '.', '-', starting with a letter or digit.\n";
 
-static const char base64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *base64_encode(const unsigned char *p, size_t len) {
-	char *out = xmalloc((len + 2) / 3 * 4 + 1), *o = out;
-
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-
-		if (i + 1 < len)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < len)
-			v |= p[i + 2];
-		*o++ = base64_chars[(v >> 18) & 63];
-		*o++ = base64_chars[(v >> 12) & 63];
-		*o++ = i + 1 < len ? base64_chars[(v >> 6) & 63] : '=';
-		*o++ = i + 2 < len ? base64_chars[v & 63] : '=';
-	}
-	*o = '\0';
-	return out;
-}
-
 /* {"value": text} for UTF-8 text, else {"value_base64": ...}. */
 static json_t *set_body(const char *data, size_t len) {
 	json_t *s = memchr(data, '\0', len) ? NULL : json_stringn(data, len);
@@ -59,7 +39,7 @@ static json_t *set_body(const char *data, size_t len) {
 
 	if (s)
 		return json_pack("{s:o}", "value", s);
-	b64 = base64_encode((const unsigned char *)data, len);
+	b64 = base64_encode(data, len);
 	return json_pack("{s:s}", "value_base64", b64);
 }
 

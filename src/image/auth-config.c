@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "basic/alloc.h"
+#include "basic/base64.h"
 #include "basic/fileio.h"
 #include "basic/log.h"
 #include "basic/banned.h"
@@ -27,55 +28,6 @@ void registry_credentials_release(struct registry_credentials *c) {
 	free(c->password);
 	free(c->identity_token);
 	*c = (struct registry_credentials){};
-}
-
-static int b64_value(unsigned char c) {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int auth_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len) {
-	_cleanup_free_ char *out = NULL;
-	size_t n = 0, pad = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-
-	while (len > 0 && s[len - 1] == '=' && pad < 2) {
-		len--;
-		pad++;
-	}
-	if (len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0))
-		return -EINVAL;
-
-	out = xmalloc(len / 4 * 3 + 3);
-	for (size_t i = 0; i < len; i++) {
-		int v = b64_value((unsigned char)s[i]);
-		if (v < 0)
-			return -EINVAL;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	/* leftover bits must be zero padding, as in a canonical encoding */
-	if (acc & ((1U << bits) - 1))
-		return -EINVAL;
-	out[n] = '\0';
-	*ret = TAKE_PTR(out);
-	if (ret_len)
-		*ret_len = n;
-	return 0;
 }
 
 static char *default_config_path(void) {
@@ -177,7 +129,7 @@ static int parse_entry(json_t *entry, const char *path, const char *key, struct 
 		size_t len;
 		char *colon;
 
-		if (auth_base64_decode(auth, strlen(auth), &decoded, &len) < 0)
+		if (base64_decode(auth, strlen(auth), &decoded, &len) < 0)
 			return bad_entry(reterr, path, key, "auth", "is not valid base64");
 		if (strlen(decoded) != len)
 			return bad_entry(reterr, path, key, "auth", "decodes to data with a NUL character");

@@ -27,7 +27,3 @@ struct registry_credentials {
 int auth_config_lookup(const char *path, const char *registry_domain, struct registry_credentials *ret,
                        struct za_error **reterr);
 void registry_credentials_release(struct registry_credentials *c);
-
-/* Base64 (RFC 4648, padding optional): 0, -EINVAL for bad input. The result
- * is NUL-terminated; *ret_len excludes the NUL. */
-int auth_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len);

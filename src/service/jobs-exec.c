@@ -356,7 +356,7 @@ static void launch_finish(struct execution *e, enum work_kind kind, const struct
 	if (kind == WORK_FINISH && out) {
 		/* Kept before the container goes: an agent restarted in between
 		 * ends the attempt as it did (finished_ns set while running). */
-		_cleanup_free_ char *why = exit_text(out, &e->exit_code);
+		free(exit_text(out, &e->exit_code)); /* sets exit_code; the text comes later */
 		e->has_exit = true;
 		e->finished_ns = out->finished_ns > 0 ? out->finished_ns : jobs_now_ns();
 		execution_save(e);

@@ -353,9 +353,20 @@ class RuntimeDaemon(AgentDaemon):
             if not argv:
                 continue
             line = " ".join(argv)
-            if any(m in line for m in marks) or os.path.basename(argv[0]) == "zl-testhelper":
+            if any(m in line for m in marks) or (os.path.basename(argv[0]) == "zl-testhelper" and
+                                                 self._root_is_ours(pid)):
                 found.append((int(pid), line))
         return found
+
+    def _root_is_ours(self, pid):
+        """The process runs in one of our containers: its root is a rootfs
+        under our directories (other daemons on this machine run the same
+        test helper in theirs)."""
+        try:
+            root = os.readlink(f"/proc/{pid}/root")
+        except OSError:
+            return False
+        return any(root == str(p) or root.startswith(str(p) + "/") for p in (self.rundir, self.root))
 
     def leftovers(self):
         """Everything a removed container may leave behind, as readable lines;

@@ -174,7 +174,6 @@ static const struct api_body_field tree_fields[] = {
 };
 
 static void test_depth(void **state) {
-	_cleanup_free_ char *deep = NULL, *ok = NULL;
 	struct za_error *err = NULL;
 	json_t *j;
 

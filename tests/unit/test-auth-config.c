@@ -7,6 +7,7 @@
 
 #include "basic/alloc.h"
 #include "basic/fileio.h"
+#include "basic/base64.h"
 #include "image/auth-config.h"
 
 static char *tmpdir;
@@ -95,14 +96,14 @@ static void test_base64(void **state) {
 		_cleanup_free_ char *out = NULL;
 		size_t len;
 
-		assert_int_equal(auth_base64_decode(ok[i].in, strlen(ok[i].in), &out, &len), 0);
+		assert_int_equal(base64_decode(ok[i].in, strlen(ok[i].in), &out, &len), 0);
 		assert_int_equal(len, strlen(ok[i].out));
 		assert_memory_equal(out, ok[i].out, len);
 		assert_int_equal(out[len], '\0');
 	}
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		char *out = NULL;
-		assert_int_equal(auth_base64_decode(bad[i], strlen(bad[i]), &out, NULL), -EINVAL);
+		assert_int_equal(base64_decode(bad[i], strlen(bad[i]), &out, NULL), -EINVAL);
 		assert_null(out);
 	}
 }
