@@ -4,12 +4,14 @@
  * polling), the one pending delayed restart, and its health checks. */
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/timerfd.h>
 #include <time.h>
 
 #include "basic/alloc.h"
 #include "basic/crashpoint.h"
 #include "basic/log.h"
 #include "basic/parse.h"
+#include "basic/strbuf.h"
 #include "runtime/container.h"
 #include "service/jobs.h"
 #include "service/manager-internal.h"
@@ -455,17 +457,40 @@ struct probe_job {
 	int result;
 };
 
+/* Output of a command check, stdout and stderr in the order they came. */
+static int probe_collect(enum exec_stream s, const char *data, size_t len, void *userdata) {
+	struct strbuf *sb = userdata;
+
+	strbuf_add(sb, data, MIN(len, EXEC_OUTPUT_MAX - MIN(EXEC_OUTPUT_MAX, sb->len))); /* the rest is dropped */
+	return 0;
+}
+
+/* The check's timeout is a timerfd the exec watches: a command that hangs
+ * is killed when it fires, and the check fails as timed out. */
 static int probe_exec(void *userdata, char *const *argv, uint64_t timeout_nsec, int *ret_exit_code, char **ret_output) {
 	struct probe_job *p = userdata;
-	struct exec_result er = {};
-	int r;
+	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+	_cleanup_close_ int tfd = -1;
+	struct exec_stream_io io = { .output = probe_collect, .userdata = &sb, .cancel_fd = -1 };
+	int r, code = 0;
 
-	r = p->rt->ops->exec(p->rt, p->id, &(struct exec_options){ .argv = argv }, EXEC_OUTPUT_MAX, &er, NULL);
+	if (!p->rt->ops->exec_stream)
+		return -EOPNOTSUPP;
+	if (timeout_nsec > 0) {
+		struct itimerspec its = { .it_value = { .tv_sec = (time_t)(timeout_nsec / 1000000000),
+			                                .tv_nsec = (long)(timeout_nsec % 1000000000) } };
+		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0)
+			return -errno;
+		io.cancel_fd = tfd;
+	}
+	r = p->rt->ops->exec_stream(p->rt, p->id, &(struct exec_options){ .argv = argv }, &io, &code, NULL);
+	if (r == -ECANCELED)
+		return -ETIMEDOUT;
 	if (r < 0)
 		return r;
-	*ret_exit_code = er.exit_code;
-	*ret_output = xasprintf("%s%s", strempty(er.out), strempty(er.err));
-	exec_result_release(&er);
+	*ret_exit_code = code;
+	*ret_output = strbuf_detach(&sb, NULL);
 	return 0;
 }
 

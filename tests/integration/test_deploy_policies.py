@@ -180,6 +180,30 @@ def test_health_unhealthy_after_retries_failures_and_healthy_after_one_success(d
     assert types == ["HealthHealthy", "HealthUnhealthy", "HealthHealthy"], types
 
 
+def test_health_command_that_hangs_fails_at_its_timeout_and_is_killed(dd, down):
+    r = deploy(dd, down, "health-hang", f"""
+    hang:
+      image: {{ name: "IMAGE" }}
+      command: {{ entrypoint: ["{HELPER}", "signals"] }}
+      health:
+        check: {{ type: command, command: "exec sleep 1000" }}
+        timeout: 1s
+        interval: 500ms
+        retries: 1
+        start_grace: 0s
+      stop_grace_period: 1s
+    """)
+    assert r.returncode == 0, show(r, dd)
+    health = lambda: replica(dd, "health-hang", "hang")["health"]  # noqa: E731
+    h = wait_for("unhealthy", lambda: health()["status"] == "unhealthy" and health(), timeout=15)
+    assert "timed out" in h.get("reason", ""), h
+    # every timed-out check's command was killed: no sleeps pile up in the container
+    time.sleep(2.5)
+    procs = dd.cli("exec", "hang-rep-1", "sh", "-c",
+                   "for p in /proc/[0-9]*; do cat $p/comm 2>/dev/null; done").stdout.split()
+    assert procs.count("sleep") <= 1, procs
+
+
 # --- cron timing ----------------------------------------------------------------------------
 
 def test_cron_fires_within_a_second_of_its_time(dd, down):
