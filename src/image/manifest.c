@@ -423,6 +423,12 @@ static bool os_known(const char *os) {
 	return true;
 }
 
+/* What this node runs: Linux containers, and WASI preview 1 modules on the
+ * WebAssembly runtime ("wasi", or "wasip1" as some tools write it). */
+static bool node_runs(const char *os) {
+	return streq(os, OCI_NODE_OS) || streq(os, "wasi") || streq(os, "wasip1");
+}
+
 static int route_to_peer(const char *oses, const char *first, struct za_error **reterr) {
 	int r = za_error_make(reterr, ZA_ERROR_ROUTE_TO_PEER, ENOEXEC,
 	                      "the image is for os %s, this node runs " OCI_NODE_OS ": route it to a node running %s",
@@ -435,7 +441,7 @@ static int route_to_peer(const char *oses, const char *first, struct za_error **
 int oci_platform_check_os(const char *os, const struct oci_platform *want, struct za_error **reterr) {
 	_cleanup_free_ char *q = NULL;
 
-	if (!want || !want->os || !streq(want->os, OCI_NODE_OS) || !os_known(os) || streq(os, OCI_NODE_OS))
+	if (!want || !want->os || !streq(want->os, OCI_NODE_OS) || !os_known(os) || node_runs(os))
 		return 0;
 	q = xasprintf("'%s'", os);
 	return route_to_peer(q, os, reterr);
@@ -456,7 +462,7 @@ static int index_other_os(const struct oci_index *idx, const struct oci_platform
 
 		if (!d->has_platform || !os_known(d->platform.os))
 			continue;
-		if (streq(d->platform.os, OCI_NODE_OS))
+		if (node_runs(d->platform.os))
 			return 0;
 		for (size_t k = 0; k < i && !seen; k++)
 			seen = idx->manifests[k].has_platform && idx->manifests[k].platform.os &&

@@ -171,6 +171,9 @@ static void test_check_os(void **state) {
 	assert_int_equal(oci_platform_check_os("linux", &node, &err), 0);
 	assert_int_equal(oci_platform_check_os(NULL, &node, &err), 0);
 	assert_int_equal(oci_platform_check_os("unknown", &node, &err), 0);
+	/* WebAssembly modules run here too, on the wasm runtime */
+	assert_int_equal(oci_platform_check_os("wasi", &node, &err), 0);
+	assert_int_equal(oci_platform_check_os("wasip1", &node, &err), 0);
 	assert_null(err);
 	assert_int_equal(oci_platform_check_os("windows", &node, NULL), -ENOEXEC);
 	assert_int_equal(oci_platform_check_os("windows", &node, &err), -ENOEXEC);
