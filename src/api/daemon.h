@@ -98,7 +98,7 @@ struct daemon {
 	char *tcp_address;      /* the bound TCP listener ("127.0.0.1:2376"), or NULL */
 	char *notify_socket;    /* $NOTIFY_SOCKET, taken out of the environment (see daemon.c) */
 	uint64_t watchdog_usec; /* $WATCHDOG_USEC when it is for us, else 0 */
-	sd_event_source *watchdog_source;
+	sd_event_source *watchdog_source, *trim_source;
 	int lock_fd, root_lock_fd;
 	int post_fd; /* eventfd */
 	pthread_mutex_t post_lock;

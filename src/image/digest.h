@@ -10,7 +10,7 @@
 #define DIGEST_SHA256_LEN (7 + 64) /* "sha256:" + hex */
 
 struct sha256 {
-	void *ctx; /* EVP_MD_CTX */
+	void *ctx; /* SHA256_CTX */
 };
 
 /* A sha256 digest with lowercase hex: the only algorithm the store keeps. */
