@@ -287,23 +287,10 @@ static char *log_escape(const char *s) {
 }
 
 static void reply_unauthorized(struct api_request *req, const char *message) {
-	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-	struct MHD_Response *resp;
-	json_t *body;
-	char *text;
-	size_t len;
+	json_t *body = server_error_body(ZA_ERROR_UNAUTHORIZED, message);
+	struct MHD_Response *resp = server_response_from_json(body);
 
-	body = server_error_body(ZA_ERROR_UNAUTHORIZED, message);
-	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	strbuf_addstr(&sb, text ? text : "{}");
-	strbuf_addch(&sb, '\n');
-	free(text);
-	text = strbuf_detach(&sb, &len);
-	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp)
-		oom();
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"" API_TOKEN_REALM "\"");
 	(void)request_answer(req, 401, resp, false);
 }

@@ -81,6 +81,8 @@ void server_resume(struct api_server *s, struct MHD_Connection *conn);
 int request_answer(struct api_request *req, unsigned status, struct MHD_Response *resp, bool by_owner);
 void request_drop_owner_ref(struct api_request *req);
 json_t *server_error_body(enum za_error_kind kind, const char *message);
+/* The body (NULL: an empty object) as one JSON line, application/json. */
+struct MHD_Response *server_response_from_json(json_t *body);
 
 /* server-auth.c: true when the request may go on; otherwise it was answered
  * 401 (with WWW-Authenticate) and logged once, without the token. */

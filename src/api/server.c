@@ -158,7 +158,7 @@ int request_answer(struct api_request *req, unsigned status, struct MHD_Response
 	return r;
 }
 
-static struct MHD_Response *response_from_json(json_t *body) {
+struct MHD_Response *server_response_from_json(json_t *body) {
 	_cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
 	struct MHD_Response *resp;
 	char *text;
@@ -186,7 +186,7 @@ int api_reply_text(struct api_request *req, unsigned status, const char *content
 }
 
 int api_reply_json(struct api_request *req, unsigned status, json_t *body) {
-	struct MHD_Response *resp = response_from_json(body);
+	struct MHD_Response *resp = server_response_from_json(body);
 	json_decref(body);
 	return request_answer(req, status, resp, true);
 }
@@ -230,7 +230,7 @@ static int reply_error_body(struct api_request *req, unsigned status, enum za_er
 		log_warning("%s %s: %s: %s", req->method, req->path, za_error_kind_to_label(kind), message);
 	else
 		log_info("%s %s: %s: %s", req->method, req->path, za_error_kind_to_label(kind), message);
-	resp = response_from_json(body);
+	resp = server_response_from_json(body);
 	json_decref(body);
 	return request_answer(req, status, resp, by_owner);
 }
@@ -305,7 +305,7 @@ static void request_dispatch(struct api_server *s, struct api_request *req) {
 
 		log_info("%s %s: %s", req->method, req->path, m);
 		body = server_error_body(ZA_ERROR_UNSUPPORTED, m);
-		resp = response_from_json(body);
+		resp = server_response_from_json(body);
 		json_decref(body);
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, strbuf_str(&allowed));
 		(void)request_answer(req, 405, resp, false);
