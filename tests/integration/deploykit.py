@@ -6,6 +6,7 @@ daemon's JSON config) and IMAGE_TAG (the name the image is tagged with)."""
 import json
 import os
 import tempfile
+import textwrap
 import time
 
 import pytest
@@ -16,6 +17,15 @@ def show(r, d=None):
     if d is not None:
         out += f"\n--- daemon log:\n{d.log_tail(60)}"
     return out
+
+
+def spec(d, name, services):
+    """Write d.specdir/NAME.yaml, deployment NAME; services: YAML text of the
+    `services:` map, with IMAGE standing for the daemon's test image."""
+    path = d.specdir / f"{name}.yaml"
+    path.write_text(f"version: v1\ndeployment: {name}\nservices:\n" + textwrap.indent(
+        textwrap.dedent(services).replace("IMAGE", d.image), "  "))
+    return path
 
 
 def wait_for(what, cond, timeout=30.0, interval=0.1):

@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import subprocess
-import textwrap
 import time
 
 import pytest
@@ -26,7 +25,7 @@ import pytest
 import conftest
 import registry as registry_mod
 import testimages
-from deploykit import show, start_daemon, wait_for
+from deploykit import show, spec, start_daemon, wait_for
 
 SFX = os.urandom(2).hex()
 CRASH_LINE = "crash point '{}' reached: killing the daemon (ZLAYER_DEBUG_CRASH_AT)"
@@ -122,13 +121,6 @@ def shim_ids(d):
         if os.path.basename(argv[0]) == "zlayer-shim" and "--id" in argv[:-1]:
             ids.append(argv[argv.index("--id") + 1])
     return sorted(ids)
-
-
-def spec(d, name, services):
-    path = d.specdir / f"{name}.yaml"
-    path.write_text(f"version: v1\ndeployment: {name}\nservices:\n" + textwrap.indent(
-        textwrap.dedent(services).replace("IMAGE", d.image), "  "))
-    return path
 
 
 def service_yaml(svc, replicas, version="1", extra=""):

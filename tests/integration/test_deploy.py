@@ -5,24 +5,15 @@ steps), driven by exit events; `down` takes it away, dependents first.
 One agent daemon per module (crash-loop settings shrunk through its config
 file), the zl-test image loaded; every story removes its deployment."""
 import json
-import textwrap
 import time
 
 import pytest
 
-from deploykit import show, wait_for
+from deploykit import show, spec, wait_for
 
 HELPER = "zl-testhelper"
 # crash loop after 2 restarts within 60 s, then 2 s between restarts
 DAEMON_CONFIG = {"crashloop_window": "60s", "crashloop_restarts": 2, "crashloop_delay": "2s"}
-
-
-def spec(d, name, services):
-    """Write a spec file; services: YAML text of the `services:` map."""
-    path = d.specdir / f"{name}.yaml"
-    path.write_text(f"version: v1\ndeployment: {name}\nservices:\n" + textwrap.indent(
-        textwrap.dedent(services).replace("IMAGE", d.image), "  "))
-    return path
 
 
 def status(d, name):

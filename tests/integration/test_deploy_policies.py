@@ -6,20 +6,12 @@ within a second of its scheduled time. One agent daemon for the module,
 the zl-test image loaded; every story takes its deployment down."""
 import calendar
 import json
-import textwrap
 import time
 
 
-from deploykit import show, wait_for
+from deploykit import show, spec, wait_for
 
 HELPER = "zl-testhelper"
-
-
-def spec(d, name, services):
-    path = d.specdir / f"{name}.yaml"
-    path.write_text(f"version: v1\ndeployment: {name}\nservices:\n" + textwrap.indent(
-        textwrap.dedent(services).replace("IMAGE", d.image), "  "))
-    return path
 
 
 def deploy(d, down, name, services):

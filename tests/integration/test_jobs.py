@@ -8,18 +8,10 @@ One agent daemon for the module, the zl-test image loaded; every story
 takes its deployment down."""
 import json
 import os
-import textwrap
 import time
 
 
-from deploykit import show, wait_for
-
-
-def spec(d, name, services):
-    path = d.specdir / f"{name}.yaml"
-    path.write_text(f"version: v1\ndeployment: {name}\nservices:\n" + textwrap.indent(
-        textwrap.dedent(services).replace("IMAGE", d.image), "  "))
-    return path
+from deploykit import show, spec, wait_for
 
 
 def deploy(d, down, name, services):

@@ -11,10 +11,9 @@ import json
 import math
 import re
 import socket
-import textwrap
 import time
 
-from deploykit import show, wait_for
+from deploykit import show, spec, wait_for
 
 HELPER = "zl-testhelper"
 DAEMON_CONFIG = {"crashloop_window": "60s", "crashloop_restarts": 2, "crashloop_delay": "2s"}
@@ -198,13 +197,6 @@ def scrape(d, path="/metrics"):
 
 
 # --- deployments ---------------------------------------------------------------------------------
-
-def spec(d, name, services):
-    path = d.specdir / f"{name}.yaml"
-    path.write_text(f"version: v1\ndeployment: {name}\nservices:\n" + textwrap.indent(
-        textwrap.dedent(services).replace("IMAGE", d.image), "  "))
-    return path
-
 
 def deploy(d, down, name, services):
     down.append(name)
