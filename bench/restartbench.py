@@ -56,7 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import startbench  # noqa: E402
 from densitybench import docker_processes, find, total, zlayer_processes  # noqa: E402
-from startbench import AGENT, IMAGE, run_ok, stop, umount_under  # noqa: E402
+from startbench import AGENT, IMAGE, run_ok, umount_under  # noqa: E402
 
 SLEEP = ["sleep", "3600"]
 TAG = f"zlrs{os.getpid() % 100000}"  # names and replica ids are node-wide
@@ -168,9 +168,10 @@ def signal_and_wait(proc, sig, timeout=120):
     return took
 
 
-class RestartAgent:
+class RestartAgent(startbench.Agent):
     """A private `zlayer-agent daemon` that can be killed and started again
-    on the same directories; the test image loaded."""
+    on the same directories; the test image loaded. Its removal and clean-up
+    are startbench.Agent's, after taking its deployments down."""
 
     def __init__(self, work, image, notify):
         self.root, self.rundir = os.path.join(work, "zl-root"), os.path.join(work, "zl-run")
@@ -212,34 +213,16 @@ class RestartAgent:
         self.spawn()
         self.wait_api()
 
-    def cmd(self, *args):
-        return [AGENT, *map(str, args)]
-
     def cli(self, *args, timeout=600):
         return run_ok(self.cmd(*args), env=self.env, timeout=timeout)
 
     def daemon_pid(self):
         return self.proc.pid
 
-    def close(self):
-        try:
-            if self.proc and self.proc.poll() is None:
-                for d in get_json(self.sock, "/v1/deployments")[1] or []:
-                    subprocess.run(self.cmd("down", d["deployment"]), env=self.env, capture_output=True,
-                                   timeout=600)
-                ids = [c["id"] for c in json.loads(self.cli("ps", "-a", "--json"))]
-                for i in range(0, len(ids), 25):
-                    subprocess.run(self.cmd("rm", "-f", *ids[i:i + 25]), env=self.env, capture_output=True,
-                                   timeout=600)
-        finally:
-            stop(self.proc)
-            self.log.close()
-            runc_root = os.path.join(self.rundir, "runc")
-            if os.path.isdir(runc_root):
-                for cid in os.listdir(runc_root):
-                    subprocess.run(["runc", "--root", runc_root, "delete", "-f", cid], capture_output=True)
-            umount_under(self.rundir)
-            umount_under(self.root)
+    def remove_all(self, timeout=600):
+        for d in get_json(self.sock, "/v1/deployments")[1] or []:
+            subprocess.run(self.cmd("down", d["deployment"]), env=self.env, capture_output=True, timeout=timeout)
+        super().remove_all(timeout)
 
 
 # --- scenarios: what runs, and the adoption check ------------------------------------------

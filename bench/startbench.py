@@ -99,10 +99,11 @@ class Agent:
     def cli(self, *args, timeout=120):
         return run_ok(self.cmd(*args), env=self.env, timeout=timeout)
 
-    def remove_all(self):
+    def remove_all(self, timeout=300):
         ids = [c["id"] for c in json.loads(self.cli("ps", "-a", "--json"))]
         for i in range(0, len(ids), 25):
-            subprocess.run(self.cmd("rm", "-f", *ids[i:i + 25]), env=self.env, capture_output=True, timeout=300)
+            subprocess.run(self.cmd("rm", "-f", *ids[i:i + 25]), env=self.env, capture_output=True,
+                           timeout=timeout)
 
     def close(self):
         try:
